@@ -1,0 +1,1 @@
+"""Scaling Universality: the tested library every chapter of the book calls."""

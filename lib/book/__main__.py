@@ -1,0 +1,3 @@
+from lib.book.cli import main
+
+raise SystemExit(main())

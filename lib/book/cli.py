@@ -1,0 +1,76 @@
+"""Command line of the runner.
+
+    python -m lib.book build [--profile default] [--only CH ...] [-p NAME VALUE ...]
+                             [--device cuda] [--force] [-j N]
+    python -m lib.book run CH [CH ...] [--profile P] [-p NAME VALUE ...]   # execute, no build
+    python -m lib.book params CH                                         # parameter table
+    python -m lib.book list
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lib.book.runner import PROFILES, BookError, discover, parse_value, run_book
+from lib.core.params import ParameterError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="default", choices=PROFILES,
+                   help="parameter profile (default: %(default)s)")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help="override one parameter (repeatable)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="shorthand for -p device …")
+    p.add_argument("--force", action="store_true", help="re-execute even if cached")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="chapters executed at once")
+    p.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    p.add_argument("--log", action="store_true", help="stream each cell's output")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.book", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="execute stale chapters and build the HTML book")
+    _common(b)
+    b.add_argument("--only", nargs="+", metavar="CH", help="apply -p overrides to these only")
+    r = sub.add_parser("run", help="execute the named chapters (no HTML build)")
+    r.add_argument("chapters", nargs="+")
+    _common(r)
+    pa = sub.add_parser("params", help="show a chapter's parameters and allowed ranges")
+    pa.add_argument("chapter")
+    sub.add_parser("list", help="list the book's pages")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.cmd == "list":
+            for page in discover():
+                kind = f"notebook, stage {page.stage}" if page.notebook else "markdown"
+                print(f"{page.name:<20} {kind}")
+            return 0
+        if args.cmd == "params":
+            pages = {p.name: p for p in discover()}
+            if args.chapter not in pages:
+                raise ParameterError(f"chapter {args.chapter!r} is unknown; known: "
+                                     + ", ".join(pages))
+            for row in pages[args.chapter].model.describe():
+                print(f"{row['name']:<16} default {row['default']:<24} allowed {row['allowed']}"
+                      f"\n{'':<16} {row['meaning']}")
+            return 0
+        overrides = {name: parse_value(value) for name, value in args.param}
+        if args.device:
+            overrides["device"] = args.device
+        if args.cmd == "build":
+            run_book(args.profile, args.only, overrides, args.force, args.jobs, build=True,
+                     timeout=args.timeout, log=args.log)
+        else:
+            run_book(args.profile, args.chapters, overrides, args.force, args.jobs, build=False,
+                     execute_only_selected=True, timeout=args.timeout, log=args.log)
+        return 0
+    except ParameterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BookError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

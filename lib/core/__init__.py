@@ -1,0 +1,1 @@
+"""Shared mechanisms: parameters, devices, batched training, fits, results, plots, claims."""

@@ -1,0 +1,210 @@
+"""The run context of one chapter: device, seed, results folder, glued numbers, claims, and the
+reproducibility and re-run boxes shown on the page.
+
+A chapter does, right after its parameters cell::
+
+    params = OneThirdParams.from_namespace(globals())   # fails fast on bad input
+    run = ChapterRun("one_third_time", params)
+
+then ``run.save_csv``/``run.save_json`` for every figure's data, ``run.glue`` for every number in
+the prose, ``run.add_claim`` per claim, and ``run.finish()`` at the end, which writes
+``claims.json``, ``numbers.json`` and ``environment.json`` (all atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lib.core.claims import Claim
+from lib.core.device import describe, resolve_device, set_threads
+from lib.core.params import ChapterParams
+from lib.core.plotting import use_house_style
+from lib.core.results import REPO_ROOT, environment_record, write_csv, write_json
+
+
+class Formatted(float):
+    """A float whose text form is fixed at glue time, so the page shows exactly ``fmt``."""
+
+    fmt: str = ".3g"
+
+    def __new__(cls, value: float, fmt: str) -> Formatted:
+        obj = super().__new__(cls, value)
+        obj.fmt = fmt
+        return obj
+
+    def __repr__(self) -> str:
+        return format(float(self), self.fmt)
+
+    __str__ = __repr__
+
+
+class Text(str):
+    """A string glued without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def results_root(profile: str) -> Path:
+    return REPO_ROOT / "results" / profile
+
+
+class ChapterRun:
+    """Device, seeds, results folder and provenance for one execution of a chapter."""
+
+    def __init__(self, chapter: str, params: ChapterParams) -> None:
+        self.chapter = chapter
+        self.params = params
+        self.started = time.time()
+        self.threads = set_threads()
+        self.device = resolve_device(params.device)
+        self.results_dir = (
+            Path(params.results_dir) if params.results_dir
+            else results_root(params.profile) / chapter
+        )
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        self.numbers: dict[str, str] = {}
+        self.claims: list[Claim] = []
+        self.files: list[str] = []
+        seed_everything(params.seed)
+        use_house_style()
+
+    # ---- data behind figures -------------------------------------------------------------
+    def save_csv(self, name: str, frame: pd.DataFrame) -> Path:
+        path = write_csv(self.results_dir / f"{name}.csv", frame)
+        self._record(path)
+        return path
+
+    def save_json(self, name: str, obj: Any) -> Path:
+        path = write_json(self.results_dir / f"{name}.json", obj)
+        self._record(path)
+        return path
+
+    def _record(self, path: Path) -> None:
+        if path.name not in self.files:
+            self.files.append(path.name)
+
+    # ---- numbers in the prose ------------------------------------------------------------
+    def glue(self, key: str, value: Any, fmt: str = ".3g") -> Any:
+        """Glue ``value`` under ``key`` for ``{glue:text}`key``` and record its text form."""
+        if isinstance(value, str):
+            shown: Any = Text(value)
+        elif isinstance(value, (bool, np.bool_)):
+            shown = Text("yes" if value else "no")
+        elif isinstance(value, (int, np.integer)) and fmt == ".3g":
+            shown = Text(f"{int(value):,}")
+        else:
+            shown = Formatted(float(value), fmt)
+        self.numbers[key] = repr(shown)
+        _glue(key, shown)
+        return shown
+
+    def glue_figure(self, key: str, fig: Any) -> None:
+        """Glue a matplotlib figure for ``{glue:figure}`` and close it (no duplicate output)."""
+        import matplotlib.pyplot as plt
+
+        _glue(key, fig)
+        plt.close(fig)
+
+    # ---- claims --------------------------------------------------------------------------
+    def add_claim(self, **fields: Any) -> Claim:
+        claim = Claim(**fields)
+        self.claims = [c for c in self.claims if c.id != claim.id] + [claim]
+        return claim
+
+    # ---- provenance ----------------------------------------------------------------------
+    def environment(self) -> dict[str, Any]:
+        rec = environment_record(self.device)
+        rec.update(
+            chapter=self.chapter,
+            device_description=describe(self.device),
+            seed=self.params.seed,
+            profile=self.params.profile,
+            parameters=self.params.model_dump(),
+            runtime_s=round(time.time() - self.started, 2),
+            finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        )
+        return rec
+
+    def finish(self) -> dict[str, Any]:
+        """Write claims, numbers and the environment record; return the environment."""
+        env = self.environment()
+        write_json(self.results_dir / "claims.json", [c.model_dump() for c in self.claims])
+        write_json(self.results_dir / "numbers.json", self.numbers)
+        env["files"] = sorted(set(self.files) | {"claims.json", "numbers.json"})
+        write_json(self.results_dir / "environment.json", env)
+        return env
+
+    def reproducibility_markdown(self, env: dict[str, Any]) -> str:
+        """The page's reproducibility box: versions, device, seed, commit, runtime, downloads."""
+        rel = f"/results/{self.params.profile}/{self.chapter}"
+        rows = [
+            ("profile", env["profile"]),
+            ("device", env["device_description"]),
+            ("seed", env["seed"]),
+            ("git commit", env["git_commit"]),
+            ("runtime", f"{env['runtime_s']:.1f} s"),
+            ("finished", env["finished"]),
+            ("python / torch / numpy / scipy",
+             f"{env['python']} / {env['torch']} / {env['numpy']} / {env['scipy']}"),
+            ("machine", f"{env['platform']}, {env['cpu_count']} cores"),
+        ]
+        table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+        links = ", ".join(
+            f"{{download}}`{name} <{rel}/{name}>`" for name in env["files"] + ["environment.json"]
+        )
+        params = json.dumps(env["parameters"], sort_keys=True)
+        nb = f"{self.chapter}.ipynb"
+        return (
+            ":::{admonition} Reproducibility\n:class: note\n\n"
+            f"| | |\n|---|---|\n{table}\n\n"
+            f"**Data behind every figure:** {links}. "
+            f"The executed notebook: {{download}}`{nb} </book/{nb}>`.\n\n"
+            f"**Parameters of this run:** `{params}`\n:::\n"
+        )
+
+    def rerun_markdown(self) -> str:
+        """The page's re-run box, generated from the chapter's parameter model."""
+        rows = "\n".join(
+            f"| `{r['name']}` | {r['default']} | {r['allowed']} | {r['meaning']} |"
+            for r in type(self.params).describe()
+        )
+        ch = self.chapter
+        return (
+            ":::{admonition} Re-run this chapter\n:class: tip\n\n"
+            "With the book's runner (caches, validates parameters before any compute):\n\n"
+            f"```bash\n.venv/bin/python -m lib.book run {ch} --profile default -p seed 1\n"
+            f".venv/bin/python -m lib.book run {ch} --profile full --device cuda\n```\n\n"
+            "With plain papermill on the executed notebook downloaded from this page:\n\n"
+            f"```bash\npapermill {ch}.ipynb out.ipynb -p seed 1 -p device cuda\n```\n\n"
+            f"| parameter | default | allowed | meaning |\n|---|---|---|---|\n{rows}\n:::\n"
+        )
+
+    def boxes(self):
+        """Finish the run and return the reproducibility and re-run boxes for display."""
+        from IPython.display import Markdown
+
+        env = self.finish()
+        return Markdown(self.reproducibility_markdown(env) + "\n" + self.rerun_markdown())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _glue(key: str, value: Any) -> None:
+    try:
+        from myst_nb import glue
+    except ImportError:  # running outside the book environment: nothing to glue into
+        return
+    glue(key, value, display=False)
