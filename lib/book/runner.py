@@ -34,7 +34,10 @@ from lib.core.params import ChapterParams, ParameterError
 from lib.core.results import REPO_ROOT, atomic_write_text
 
 PROFILES = ("smoke", "default", "full")
-BUILD = REPO_ROOT / "_build"
+# BOOK_BUILD_DIR lets several people (or tests) build side by side without sharing a stage.
+BUILD = Path(os.environ.get("BOOK_BUILD_DIR", REPO_ROOT / "_build")).resolve()
+# BOOK_TOC names another table of contents (e.g. intro + one chapter while drafting it).
+TOC = Path(os.environ.get("BOOK_TOC", REPO_ROOT / "_toc.yml")).resolve()
 
 
 class BookError(RuntimeError):
@@ -67,7 +70,7 @@ class Page:
 
 def toc_docnames(root: Path = REPO_ROOT) -> list[str]:
     """Docnames in ``_toc.yml`` order (root first, then chapters and sections)."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc = yaml.safe_load((TOC if root == REPO_ROOT else root / "_toc.yml").read_text())
     names = [toc["root"]]
 
     def walk(entries: Iterable[dict[str, Any]]) -> None:
@@ -274,7 +277,7 @@ def stage(pages: list[Page], profile: str, root: Path = REPO_ROOT) -> Path:
     config = yaml.safe_load((root / "_config.yml").read_text())
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    shutil.copy2(root / "_toc.yml", dest / "_toc.yml")
+    shutil.copy2(TOC if root == REPO_ROOT else root / "_toc.yml", dest / "_toc.yml")
     for extra in ("references.bib", "book/_static", "book/figures"):
         src = root / extra
         if src.is_dir():
