@@ -99,8 +99,8 @@ class ChapterRun:
             shown: Any = Text(value)
         elif isinstance(value, (bool, np.bool_)):
             shown = Text("yes" if value else "no")
-        elif isinstance(value, (int, np.integer)) and fmt == ".3g":
-            shown = Text(f"{int(value):,}")
+        elif isinstance(value, (int, np.integer)):
+            shown = Text(format(int(value), "," if fmt == ".3g" else fmt))
         else:
             shown = Formatted(float(value), fmt)
         self.numbers[key] = repr(shown)
