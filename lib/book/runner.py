@@ -170,6 +170,7 @@ def cache_key(page: Page, profile: str, root: Path = REPO_ROOT) -> str:
     h.update((root / "requirements.txt").read_bytes())
     _hash_tree(h, root / "lib", root)
     _hash_tree(h, root / "data", root)
+    _hash_tree(h, root / "benchmarks", root)
     if page.stage > 1:  # reads earlier chapters' results
         for f in sorted((root / "results" / profile).glob("*/*.json")):
             h.update(str(f.relative_to(root)).encode())
@@ -380,8 +381,8 @@ def run_book(
             except BookError as err:
                 return page, None, str(err)
 
-        for page in todo:
-            print(f"[{done + 1}/{total}] {page.name:<18} running ({profile})", flush=True)
+        for i, page in enumerate(todo):
+            print(f"[{done + i + 1}/{total}] {page.name:<18} running ({profile})", flush=True)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             for page, seconds, error in pool.map(work, todo):
                 done += 1

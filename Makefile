@@ -1,0 +1,46 @@
+# Thin wrapper around the venv, the runner (python -m lib.book) and pytest.
+# `make book` and `make test` are the two commands of the README.
+PY      := .venv/bin/python
+PROFILE ?= default
+JOBS    ?= 1
+ARGS    ?=
+
+.PHONY: install book test test-fast lint bench chapter new-chapter clean
+
+install: .venv/.installed
+
+.venv/.installed: requirements.txt pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+## Execute every chapter (default profile), build the HTML strictly, print where it is.
+book: install
+	$(PY) -m lib.book build --profile $(PROFILE) -j $(JOBS) $(ARGS)
+
+## All tests: lib units, runner, chapter contract, smoke build of the whole book + HTML checks.
+test: install
+	$(PY) -m pytest -q
+
+## Unit tests only (no chapter executions, no book build).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	.venv/bin/ruff check lib tests benchmarks
+
+## Batched sweeps vs one model at a time, every chapter (add ARGS=--quick for a short run).
+bench: install
+	$(PY) -m benchmarks $(ARGS)
+
+## Re-run one chapter: make chapter CH=one_third_time ARGS="-p seed 1"
+chapter: install
+	$(PY) -m lib.book run $(CH) --profile $(PROFILE) $(ARGS)
+
+## Scaffold a new chapter: make new-chapter NAME=my_study
+new-chapter: install
+	$(PY) -m lib.book new-chapter $(NAME)
+
+clean:
+	rm -rf _build results .pytest_cache

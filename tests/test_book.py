@@ -1,0 +1,108 @@
+"""The whole book at the smoke profile, built strictly, checked as a reader would see it:
+every page present, no error output or traceback, every glued number on its page, every figure
+image present, math rendered, internal links resolve. This is also the smoke run of every
+chapter (a failing chapter fails the build and this test)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from lib.book.runner import discover
+from lib.core.results import REPO_ROOT
+from tests.html import page_text
+
+pytestmark = pytest.mark.slow
+PAGES = discover()
+
+
+@pytest.fixture(scope="module")
+def html_root(tmp_path_factory):
+    build_dir = tmp_path_factory.mktemp("smoke_build")
+    env = {**os.environ, "BOOK_BUILD_DIR": str(build_dir)}
+    env.pop("BOOK_TOC", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lib.book", "build", "--profile", "smoke", "--force"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode == 0, f"smoke build failed:\n{proc.stdout}\n{proc.stderr}"
+    return build_dir / "html-smoke" / "_build" / "html"
+
+
+def _html(root: Path, page) -> str:
+    return (root / f"{page.docname}.html").read_text()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_page_has_no_error_output(html_root, page):
+    html = _html(html_root, page)
+    text = page_text(html)
+    assert "Traceback" not in text
+    assert not re.search(r"\b\w+Error\b: ", text), re.search(r".{80}\b\w+Error\b: .{80}", text)
+    assert 'class="output traceback' not in html and "output error" not in html
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.notebook], ids=lambda p: p.name)
+def test_glued_numbers_are_on_the_page(html_root, page):
+    numbers_file = REPO_ROOT / "results" / "smoke" / page.name / "numbers.json"
+    if not numbers_file.exists():
+        pytest.skip(f"{page.name} glues nothing")
+    text = page_text(_html(html_root, page))
+    numbers = json.loads(numbers_file.read_text())
+    missing = {k: v for k, v in numbers.items() if v not in text}
+    assert not missing, f"glued values not found on {page.name}: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_figures_load_and_links_resolve(html_root, page):
+    html = _html(html_root, page)
+    base = (html_root / page.docname).parent
+    for src in re.findall(r'<img[^>]+src="([^"]+)"', html):
+        if src.startswith("data:"):
+            continue
+        assert (base / unquote(src)).exists(), f"{page.name}: image {src} missing"
+    for href in re.findall(r'href="([^"#]+)(?:#[^"]*)?"', html):
+        url = urlparse(href)
+        if url.scheme or href.startswith("mailto:"):
+            continue
+        assert (base / unquote(url.path)).exists(), f"{page.name}: broken link {href}"
+
+
+def test_chapters_with_figures_show_them(html_root):
+    for page in PAGES:
+        source = page.source.read_text()
+        if "{glue:figure}" in source:
+            n = len(re.findall(r"```\{glue:figure\}", source))
+            imgs = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+"', _html(html_root, page))
+            assert len(imgs) >= n, f"{page.name}: {n} glued figures, {len(imgs)} images"
+
+
+def test_math_is_rendered(html_root):
+    pages_with_math = [p for p in PAGES if "$" in p.source.read_text()]
+    assert pages_with_math
+    for page in pages_with_math:
+        html = _html(html_root, page)
+        assert "mathjax" in html.lower() and 'class="math' in html, page.name
+
+
+def test_every_chapter_wrote_claims_and_environment(html_root):
+    for page in PAGES:
+        if page.notebook and page.params_model:
+            folder = REPO_ROOT / "results" / "smoke" / page.name
+            env = json.loads((folder / "environment.json").read_text())
+            assert env["profile"] == "smoke" and env["runtime_s"] >= 0
+            claims = json.loads((folder / "claims.json").read_text())
+            assert isinstance(claims, list)
+
+
+def test_dashboard_lists_every_claim(html_root):
+    text = page_text((html_root / "book" / "intro.html").read_text())
+    for f in (REPO_ROOT / "results" / "smoke").glob("*/claims.json"):
+        if f.parent.name in {p.name for p in PAGES}:
+            for claim in json.loads(f.read_text()):
+                assert claim["quantity"] in text, (f.parent.name, claim["id"])
