@@ -5,6 +5,7 @@
     python -m lib.book run CH [CH ...] [--profile P] [-p NAME VALUE ...]   # execute, no build
     python -m lib.book params CH                                         # parameter table
     python -m lib.book list
+    python -m lib.book new-chapter NAME                                  # fork: scaffold a chapter
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     pa = sub.add_parser("params", help="show a chapter's parameters and allowed ranges")
     pa.add_argument("chapter")
     sub.add_parser("list", help="list the book's pages")
+    nc = sub.add_parser("new-chapter", help="scaffold a new chapter (source, params, lib, test)")
+    nc.add_argument("name")
     args = parser.parse_args(argv)
 
     try:
@@ -48,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
             for page in discover():
                 kind = f"notebook, stage {page.stage}" if page.notebook else "markdown"
                 print(f"{page.name:<20} {kind}")
+            return 0
+        if args.cmd == "new-chapter":
+            from lib.book.scaffold import new_chapter
+
+            for path in new_chapter(args.name):
+                print(f"wrote {path}")
+            print(f"next: make book   (or: python -m lib.book run {args.name} --profile smoke)")
             return 0
         if args.cmd == "params":
             pages = {p.name: p for p in discover()}
