@@ -5,7 +5,7 @@ PROFILE ?= default
 JOBS    ?= 1
 ARGS    ?=
 
-.PHONY: install book test test-fast lint bench chapter new-chapter clean
+.PHONY: install browser book test test-fast lint bench chapter new-chapter clean
 
 install: .venv/.installed
 
@@ -13,7 +13,13 @@ install: .venv/.installed
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m lib.book assets
 	touch $@
+
+## Headless Chromium for the browser tests (Debian packages; needs root; tests skip without).
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 ## Execute every chapter (default profile), build the HTML strictly, print where it is.
 book: install

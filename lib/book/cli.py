@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     pa = sub.add_parser("params", help="show a chapter's parameters and allowed ranges")
     pa.add_argument("chapter")
     sub.add_parser("list", help="list the book's pages")
+    sub.add_parser("assets", help="fetch offline assets (MathJax) from the npm registry")
     nc = sub.add_parser("new-chapter", help="scaffold a new chapter (source, params, lib, test)")
     nc.add_argument("name")
     args = parser.parse_args(argv)
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
             for page in discover():
                 kind = f"notebook, stage {page.stage}" if page.notebook else "markdown"
                 print(f"{page.name:<20} {kind}")
+            return 0
+        if args.cmd == "assets":
+            from lib.book.assets import fetch_mathjax
+
+            fetch_mathjax()
             return 0
         if args.cmd == "new-chapter":
             from lib.book.scaffold import new_chapter

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from lib.book.assets import MATHJAX_ENTRY, mathjax_dir
 from lib.core.params import ChapterParams, ParameterError
 from lib.core.results import REPO_ROOT, atomic_write_text
 
@@ -277,12 +278,17 @@ def stage(pages: list[Page], profile: str, root: Path = REPO_ROOT) -> Path:
     (dest / "book").mkdir(parents=True)
     config = yaml.safe_load((root / "_config.yml").read_text())
     config.setdefault("execute", {})["execute_notebooks"] = "off"
+    mathjax = mathjax_dir()
+    if mathjax is not None:  # render math offline (see lib/book/assets.py)
+        shutil.copytree(mathjax, dest / "_static" / "mathjax")
+        sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
+        sphinx_config["mathjax_path"] = f"mathjax/{MATHJAX_ENTRY}"
     (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy2(TOC if root == REPO_ROOT else root / "_toc.yml", dest / "_toc.yml")
-    for extra in ("references.bib", "book/_static", "book/figures"):
+    for extra in ("references.bib", "_static", "book/figures"):
         src = root / extra
         if src.is_dir():
-            shutil.copytree(src, dest / extra)
+            shutil.copytree(src, dest / extra, dirs_exist_ok=True)
         elif src.exists():
             shutil.copy2(src, dest / extra)
     for page in pages:
