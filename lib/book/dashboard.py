@@ -11,8 +11,8 @@ from lib.core.results import REPO_ROOT
 
 CHAPTER_ORDER = ["universality", "superposition", "one_third_time", "inverse_depth",
                  "es_curvature"]
-VERDICT_MARK = {"held": "✅ held", "partly": "🟡 partly", "not_held": "❌ not held",
-                "not_reached": "⏳ not reached"}
+VERDICT_MARK = {"held": "**held** ✓", "partly": "**partly** ◐", "not_held": "**not held** ✗",
+                "not_reached": "**not reached** …"}
 
 
 def load_claims(profile: str, root: Path = REPO_ROOT) -> pd.DataFrame:

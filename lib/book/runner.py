@@ -260,11 +260,18 @@ def parameters_cell_names(nb: Any) -> set[str]:
 
 
 def _hide_injected_parameters(nb: Any) -> None:
-    """Collapse papermill's injected cell on the page (its values are in the repro box)."""
+    """Show papermill's injected cell like the parameters cell it overrides (same display tags),
+    collapsed: its values are also in the page's reproducibility box."""
+    display = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+    tags_of_parameters: set[str] = set()
     for cell in nb.cells:
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags or "parameters" in tags:
-            cell.metadata["tags"] = sorted(set(tags) | {"hide-input"})
+        tags = set(cell.metadata.get("tags", []))
+        if "parameters" in tags:
+            tags_of_parameters = tags & display
+            cell.metadata["tags"] = sorted(tags | ({"hide-input"} if not tags & display else set()))
+        elif "injected-parameters" in tags:
+            extra = tags_of_parameters or {"hide-input"}
+            cell.metadata["tags"] = sorted(tags | extra)
 
 
 # ---- staging and building ------------------------------------------------------------------
