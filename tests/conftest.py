@@ -18,7 +18,7 @@ def smoke_html(tmp_path_factory) -> Path:
     env = {**os.environ, "BOOK_BUILD_DIR": str(build_dir)}
     env.pop("BOOK_TOC", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "lib.book", "build", "--profile", "smoke", "--force"],
+        [sys.executable, "-m", "lib.book", "build", "--profile", "smoke", "--force", "-j", "2"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     assert proc.returncode == 0, f"smoke build failed:\n{proc.stdout}\n{proc.stderr}"
