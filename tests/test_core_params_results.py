@@ -15,7 +15,7 @@ import pytest
 import torch
 from pydantic import Field
 
-from lib.core.chapter import ChapterRun, Formatted, Text
+from lib.core.chapter import ChapterRun, format_value
 from lib.core.claims import Claim, judge
 from lib.core.device import resolve_device
 from lib.core.divergence import DivergenceReport, finite_members
@@ -132,18 +132,18 @@ def test_chapter_run_writes_provenance(tmp_path):
     params = Demo.validated({"results_dir": str(tmp_path), "seed": 7})
     run = ChapterRun("demo", params)
     run.save_csv("curve", pd.DataFrame({"x": [1, 2]}))
-    assert repr(run.glue("alpha", 0.33333, ".2f")) == "0.33"
-    assert repr(run.glue("n", 12345)) == "12,345"
-    assert repr(run.glue("word", "held")) == "held"
+    assert run.glue("alpha", 0.5, ".3f") == "0.500"
+    assert run.glue("n", 12345) == "12,345"
+    assert run.glue("word", "held") == "held"
     run.add_claim(id="a", claim="c", quantity="q", estimate=1.0, ci_low=0.9, ci_high=1.1,
                   verdict="held")
     env = run.finish()
     assert env["seed"] == 7 and env["parameters"]["lr"] == 0.1 and env["runtime_s"] >= 0
     assert json.loads((tmp_path / "numbers.json").read_text()) == {
-        "alpha": "0.33", "n": "12,345", "word": "held"}
+        "alpha": "0.500", "n": "12,345", "word": "held"}
     assert json.loads((tmp_path / "claims.json").read_text())[0]["verdict"] == "held"
     assert "curve.csv" in env["files"]
     md = run.reproducibility_markdown(env) + run.rerun_markdown()
     assert "curve.csv" in md and "lib.book run demo" in md and "learning rate" in md
-    assert isinstance(Formatted(1.0, ".1f"), float) and str(Text("x")) == "x"
+    assert format_value(True) == "yes" and format_value(3, "d") == "3"
     assert to_jsonable(np.arange(2)) == [0, 1]

@@ -50,11 +50,12 @@ from lib.core.params import ChapterParams
 
 run = ChapterRun("tiny", ChapterParams.from_namespace(globals()))
 run.glue("the_seed", seed, "d")
+run.glue("half", 0.5, ".3f")
 run.add_claim(id="t", claim="tiny claim", quantity="seed", estimate=float(seed), ci_low=0.0,
               ci_high=10.0, verdict="held")
 ```
 
-The seed of this run is SEED={glue:text}`the_seed`.
+The seed of this run is SEED={glue:text}`the_seed`. Trailing zeros stay: HALF={glue:text}`half`.
 
 ```{code-cell} ipython3
 run.boxes()
@@ -121,6 +122,7 @@ def _page(root: Path, name: str) -> str:
 
 def test_build_renders_glued_numbers_and_dashboard(repo):
     assert "SEED=0." in _page(repo, "tiny")
+    assert "HALF=0.500." in _page(repo, "tiny")
     intro = _page(repo, "intro")
     assert "tiny claim" in intro and "Traceback" not in intro
 

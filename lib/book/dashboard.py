@@ -17,8 +17,13 @@ VERDICT_MARK = {"held": "**held** ✓", "partly": "**partly** ◐", "not_held": 
 
 def load_claims(profile: str, root: Path = REPO_ROOT) -> pd.DataFrame:
     """All claims of a profile's run, one row each, with the chapter they come from."""
+    from lib.book.runner import toc_docnames
+
+    in_book = {Path(d).name for d in toc_docnames(root)}
     rows = []
     for path in sorted((root / "results" / profile).glob("*/claims.json")):
+        if path.parent.name not in in_book:  # results of pages not in this book's toc
+            continue
         for rec in json.loads(path.read_text()):
             rows.append({"chapter": path.parent.name, **rec})
     frame = pd.DataFrame(rows)

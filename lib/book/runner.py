@@ -373,7 +373,12 @@ def run_book(
     if execute_only_selected and only:
         notebooks = [p for p in notebooks if p.name in only]
     total = len(notebooks)
-    os.environ["BOOK_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    os.environ["BOOK_THREADS"] = str(threads)  # torch threads per chapter (lib.core.device)
+    # BLAS inside numpy/scipy: small fits run many times slower (in CPU time) with threads
+    # spinning on 2 cores, and chapters run side by side with -j; one thread each.
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ[var] = "1" if var != "OMP_NUM_THREADS" else str(threads)
     failures: list[str] = []
     done = 0
     for stage_no in sorted({p.stage for p in notebooks}):

@@ -30,27 +30,16 @@ from lib.core.plotting import use_house_style
 from lib.core.results import REPO_ROOT, environment_record, write_csv, write_json
 
 
-class Formatted(float):
-    """A float whose text form is fixed at glue time, so the page shows exactly ``fmt``."""
-
-    fmt: str = ".3g"
-
-    def __new__(cls, value: float, fmt: str) -> Formatted:
-        obj = super().__new__(cls, value)
-        obj.fmt = fmt
-        return obj
-
-    def __repr__(self) -> str:
-        return format(float(self), self.fmt)
-
-    __str__ = __repr__
-
-
-class Text(str):
-    """A string glued without quotes."""
-
-    def __repr__(self) -> str:
-        return str(self)
+def format_value(value: Any, fmt: str = ".3g") -> str:
+    """The text a glued value shows: ``fmt`` for floats, thousands separators for ints (unless
+    ``fmt`` says otherwise), 'yes'/'no' for booleans, strings as they are."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return format(int(value), "," if fmt == ".3g" else fmt)
+    return format(float(value), fmt)
 
 
 def results_root(profile: str) -> Path:
@@ -93,19 +82,14 @@ class ChapterRun:
             self.files.append(path.name)
 
     # ---- numbers in the prose ------------------------------------------------------------
-    def glue(self, key: str, value: Any, fmt: str = ".3g") -> Any:
-        """Glue ``value`` under ``key`` for ``{glue:text}`key``` and record its text form."""
-        if isinstance(value, str):
-            shown: Any = Text(value)
-        elif isinstance(value, (bool, np.bool_)):
-            shown = Text("yes" if value else "no")
-        elif isinstance(value, (int, np.integer)):
-            shown = Text(format(int(value), "," if fmt == ".3g" else fmt))
-        else:
-            shown = Formatted(float(value), fmt)
-        self.numbers[key] = repr(shown)
-        _glue(key, shown)
-        return shown
+    def glue(self, key: str, value: Any, fmt: str = ".3g") -> str:
+        """Glue ``value`` under ``key`` for ``{glue:text}`key``` as text fixed by ``fmt``, and
+        record that text in numbers.json (tests look for it on the page). A plain ``str`` is
+        glued because myst-nb ``literal_eval``s the glued text: '0.950' would show as 0.95."""
+        text = format_value(value, fmt)
+        self.numbers[key] = text
+        _glue(key, text)
+        return text
 
     def glue_figure(self, key: str, fig: Any) -> None:
         """Glue a matplotlib figure for ``{glue:figure}`` and close it (no duplicate output)."""
