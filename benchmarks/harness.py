@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import time
 from pathlib import Path
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", metavar="TOPIC", help="e.g. one_third superposition")
     p.add_argument("--out", default=str(REPO_ROOT / "results" / "bench"))
     args = p.parse_args(argv)
+    # one torch thread unless BOOK_THREADS says otherwise: on 2 busy cores these small sweeps
+    # run many times slower (in CPU time too) with two threads spinning
+    torch.set_num_threads(int(os.environ.get("BOOK_THREADS", "1")))
     devices = available_devices(args.device)
     frame = collect(devices, args.quick, args.only)
     write(frame, Path(args.out), devices)

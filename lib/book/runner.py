@@ -373,7 +373,9 @@ def run_book(
     if execute_only_selected and only:
         notebooks = [p for p in notebooks if p.name in only]
     total = len(notebooks)
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    # torch threads per chapter: BOOK_THREADS if the caller set it, else the cores shared out
+    threads = int(os.environ.get("BOOK_THREADS", "0")) or max(
+        1, (os.cpu_count() or 1) // max(1, jobs))
     os.environ["BOOK_THREADS"] = str(threads)  # torch threads per chapter (lib.core.device)
     # BLAS inside numpy/scipy: small fits run many times slower (in CPU time) with threads
     # spinning on 2 cores, and chapters run side by side with -j; one thread each.

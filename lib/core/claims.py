@@ -58,3 +58,16 @@ def judge(
     if abs(estimate - target) <= 2 * tol:
         return "partly", f"the estimate is within ±{2 * tol:g} of {target:g}, the CI excludes it"
     return "not_held", f"the estimate is more than ±{2 * tol:g} from {target:g}, outside the CI"
+
+
+def judge_above(estimate: float, ci_low: float, ci_high: float, bound: float
+                ) -> tuple[Verdict, str]:
+    """A one-sided claim 'the quantity exceeds ``bound``': held if the whole CI is above it,
+    partly if only the estimate is, not_held otherwise."""
+    if not all(map(math.isfinite, (estimate, ci_low, ci_high))):
+        return "not_reached", "no finite estimate"
+    if ci_low > bound:
+        return "held", f"the whole CI lies above {bound:g}"
+    if estimate > bound:
+        return "partly", f"the estimate is above {bound:g} but the CI reaches below it"
+    return "not_held", f"the estimate is not above {bound:g}"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 T = TypeVar("T")
 

@@ -1,0 +1,82 @@
+"""Parameters of the inverse-depth chapter. Defaults = the ``default`` profile (2 CPU cores,
+a few minutes); ``book/params/inverse_depth/{smoke,full}.yaml`` hold the others (``full`` is the
+paper's grid: 128-layer teachers, depths 6–48, 16 temperatures, 3 teachers, 80k steps)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from lib.core.params import ChapterParams, require
+
+Depth = Annotated[int, Field(ge=1, le=512)]
+Temperature = Annotated[float, Field(ge=1e-3, le=100.0)]
+
+
+class DepthParams(ChapterParams):
+    """Every knob of the chapter, with its allowed range."""
+
+    depths: list[Depth] = Field(
+        [2, 4, 8, 16], min_length=2, max_length=16,
+        description="student depths ℓ (Euler residual blocks); the paper: 6, 12, 16, 24, 32, 48")
+    teacher_depth: int = Field(
+        64, ge=2, le=1024, description="teacher depth ℓ*; the paper: 128")
+    n_teachers: int = Field(
+        3, ge=2, le=16,
+        description="teacher replicates per ρ (own teacher, inputs and student init); CIs "
+                    "resample them")
+    temperatures: list[Temperature] = Field(
+        [1.0], min_length=1, max_length=32,
+        description="teacher temperatures T of the KL sweep; the paper: logspace(−2, 0, 16)")
+    claim_temperature: float = Field(
+        1.0, ge=1e-3, le=100.0, description="the temperature whose exponents the claims judge")
+    steps: int = Field(2000, ge=10, le=1_000_000, description="Adam steps of the KL sweep")
+    batch_size: int = Field(128, ge=8, le=65_536, description="fresh inputs per step")
+    lr_multiplier: float = Field(
+        5.0, gt=0.0, le=50.0,
+        description="times the authors' lr 6e-4·4/√ℓ (KL) and 6e-4·2/√ℓ (MSE); >1 compensates "
+                    "for the CPU profile's ~20–40× fewer steps")
+    mse_steps: int = Field(600, ge=10, le=1_000_000, description="steps of the MSE sweep")
+    rk2_depths: list[Depth] = Field(
+        [1, 2, 4, 8], min_length=2, max_length=16,
+        description="RK2 (midpoint) student depths; the paper: 3, 6, 8, 12, 16, 24")
+    rk2_steps: int = Field(600, ge=10, le=1_000_000, description="steps of the RK2 sweep")
+    n_checkpoints: int = Field(
+        10, ge=2, le=64, description="log-spaced test-loss evaluations per run")
+    n_test: int = Field(2048, ge=64, le=1_000_000, description="test inputs per replicate")
+    converge_tol: float = Field(
+        0.02, gt=0.0, le=2.0,
+        description="an exponent counts as converged if it moved by at most this over the "
+                    "last doubling of steps")
+    claim_tol: float = Field(
+        0.2, gt=0.0, le=3.0, description="tolerance of the exponent claims (judge)")
+    angle_tol: float = Field(
+        0.2, gt=0.0, le=1.6, description="tolerance (radians) of the update-angle claim")
+    probe_tokens: int = Field(
+        1024, ge=16, le=1_000_000, description="test inputs used by the layer probes")
+    n_permutations: int = Field(
+        5, ge=1, le=100, description="random shuffles of the middle layers per student")
+    n_boot: int = Field(1000, ge=20, le=100_000, description="bootstrap resamples")
+    chinchilla_boot: int = Field(
+        200, ge=10, le=10_000, description="bootstrap resamples of the Chinchilla 4-term fit")
+    cpu_chunk_members: int = Field(
+        24, ge=1, le=4096,
+        description="members trained together on a CPU (measured: benchmarks/bench_depth.py)")
+
+    def check(self) -> None:
+        require(len(set(self.depths)) == len(self.depths), "depths", "values must be distinct")
+        require(len(set(self.rk2_depths)) == len(self.rk2_depths), "rk2_depths",
+                "values must be distinct")
+        require(self.teacher_depth > max(self.depths), "teacher_depth",
+                f"must exceed the deepest student ({max(self.depths)}): the claim is about "
+                "students shallower than their teacher")
+        require(self.teacher_depth > 2 * max(self.rk2_depths), "teacher_depth",
+                "must exceed the MLP count of the deepest RK2 student "
+                f"(2 × {max(self.rk2_depths)})")
+        require(max(self.depths) >= 4, "depths",
+                "the deepest student needs ≥ 4 layers for the middle-layer probes")
+        require(self.claim_temperature in self.temperatures, "claim_temperature",
+                f"must be one of temperatures {self.temperatures}")
+        require(self.probe_tokens <= self.n_test, "probe_tokens",
+                f"must be at most n_test ({self.n_test})")

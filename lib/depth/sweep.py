@@ -1,0 +1,374 @@
+"""Train a whole depth sweep as batched tensor programs (arXiv 2602.05970, §3 toy model).
+
+A *member* is one student: its depth ℓ, its teacher (correlation ρ between teacher layers and
+replicate index), the teacher temperature T, the loss (KL through the shared head, or MSE on the
+RMS-normalised outputs) and the integrator (Euler residual blocks or RK2 midpoint layers).
+
+How the sweep is batched (``shared/DESIGN.md``):
+
+- members are trained in chunks (all at once on a GPU; a measured size on a CPU, see
+  ``benchmarks/bench_depth.py``), every parameter carrying a leading member dimension;
+- depths are padded to the deepest member of the chunk with frozen zero blocks (the identity), and
+  members are sorted deepest first so the padding costs no compute (``model.forward``);
+- the loss is summed over members, so each gets exactly the gradient it would get alone, and
+  :class:`~lib.core.ensemble.BatchedAdam` applies a per-member learning rate;
+- **one replicate = one teacher + one stream of fresh inputs**: every member of that replicate
+  (all depths and temperatures) sees the same input batch each step, so the deep teacher runs
+  once per step per replicate and its output serves all of them (a temperature only rescales
+  the logits). The authors recompute the teacher for every student; the numbers are the same
+  in distribution, and a member's inputs do not depend on how the sweep is chunked.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lib.core.divergence import finite_members
+from lib.core.ensemble import chunk_size_for
+from lib.depth.backprop import backward, forward_cached
+from lib.depth.model import (
+    N_EMBD,
+    ResidualStack,
+    forward,
+    head_weight,
+    kl_to_teacher,
+    mlps_per_layer,
+    mse_to_teacher,
+    stack_members,
+    student_weights,
+    teacher_weights,
+)
+from lib.depth.optim import MemberAdam
+
+LOSSES = ("kl", "mse")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One student of a sweep."""
+
+    depth: int
+    rho: float
+    replicate: int
+    temperature: float = 1.0
+    loss: str = "kl"
+    integrator: str = "euler"
+
+    def label(self) -> str:
+        t = f", T={self.temperature:g}" if self.loss == "kl" else ""
+        return (f"{self.loss}/{self.integrator} ℓ={self.depth}, ρ={self.rho:g}, "
+                f"replicate {self.replicate}{t}")
+
+    @property
+    def teacher_key(self) -> tuple[float, int]:
+        return (self.rho, self.replicate)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Training settings shared by every member (defaults: the authors' exp-9-3)."""
+
+    teacher_depth: int = 128  # ℓ*
+    steps: int = 80_000
+    batch_size: int = 1024
+    lr_multiplier: float = 1.0  # times the authors' per-depth learning rate (`base_lr`)
+    n_checkpoints: int = 12  # test-loss evaluations, log-spaced in steps
+    n_test: int = 10_240  # fresh test inputs per replicate (the authors: 10 batches of 1024)
+    seed: int = 0
+
+
+def member_grid(depths: Sequence[int], rhos: Sequence[float], n_replicates: int,
+                temperatures: Sequence[float] = (1.0,), loss: str = "kl",
+                integrator: str = "euler") -> list[Member]:
+    """Every (ρ, replicate, temperature, depth) combination."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    temps = temperatures if loss == "kl" else (1.0,)
+    return [Member(int(d), float(r), k, float(t), loss, integrator)
+            for r in rhos for k in range(n_replicates) for t in temps for d in depths]
+
+
+def base_lr(member: Member) -> float:
+    """The authors' Adam learning rate: ``6e-4·4/√ℓ`` for KL (exp-9-3), ``6e-4·2/√ℓ`` for MSE
+    (exp-9-6, exp-9-4; ℓ counts RK2 layers). Their comment: "important for MLP layers to have
+    lr scaling with depth"."""
+    return 6e-4 * (4.0 if member.loss == "kl" else 2.0) / math.sqrt(member.depth)
+
+
+def lr_factor(step: int, steps: int) -> float:
+    """Constant, then linear decay over the last 20% of steps down to 10% (authors' get_lr)."""
+    if step < 0.8 * steps:
+        return 1.0
+    return 0.1 + 0.9 * (steps - step) / (0.2 * steps)
+
+
+def checkpoint_steps(steps: int, n: int) -> np.ndarray:
+    """``n`` (or fewer, if steps is small) log-spaced steps from ~steps/32 to ``steps``; the
+    last is always ``steps``."""
+    if n <= 1:
+        return np.array([steps])
+    pts = np.geomspace(max(1.0, steps / 32), steps, n)
+    return np.unique(np.r_[np.round(pts).astype(int)[:-1], steps])
+
+
+def _seed(*parts: object) -> int:
+    """A stable 31-bit seed from any tuple of plain values (crc32 of its text)."""
+    return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
+
+
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(seed)
+    return g
+
+
+# ---- teachers ------------------------------------------------------------------------------
+
+
+@dataclass
+class Teacher:
+    """A deep teacher (weights on the CPU) and its fixed head shared with its students."""
+
+    rho: float
+    replicate: int
+    weights: dict[str, torch.Tensor]
+    head: torch.Tensor  # (d, V)
+
+
+def build_teacher(rho: float, replicate: int, cfg: SweepConfig) -> Teacher:
+    """Teacher ``replicate`` with layer correlation ``rho``; deterministic in (cfg.seed, rho,
+    replicate, ℓ*)."""
+    gen = generator(_seed(cfg.seed, "teacher", rho, replicate, cfg.teacher_depth))
+    weights = teacher_weights(cfg.teacher_depth, rho, gen)
+    return Teacher(rho, replicate, weights, head_weight(gen))
+
+
+def teacher_outputs(stack: ResidualStack, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """``rmsnorm(h_L)`` of each teacher for inputs ``x`` (n_t, N, d), in batches of ``chunk``."""
+    with torch.no_grad():
+        return torch.cat([forward(stack, x[:, i:i + chunk])[0]
+                          for i in range(0, x.shape[1], chunk)], dim=1)
+
+
+def input_stream(teacher_key: tuple[float, int], cfg: SweepConfig,
+                 device: torch.device | str) -> torch.Generator:
+    """The generator of fresh training inputs of one replicate (shared by its members)."""
+    return generator(_seed(cfg.seed, "data", *teacher_key), device)
+
+
+def test_inputs(teacher_key: tuple[float, int], cfg: SweepConfig) -> torch.Tensor:
+    """The fixed test inputs (n_test, d) of one replicate."""
+    gen = generator(_seed(cfg.seed, "test", *teacher_key))
+    return torch.randn((cfg.n_test, N_EMBD), generator=gen)
+
+
+def init_student(member: Member, cfg: SweepConfig) -> dict[str, torch.Tensor]:
+    gen = generator(_seed(cfg.seed, "student", member.depth, member.rho, member.replicate,
+                          member.temperature, member.loss, member.integrator))
+    return student_weights(member.depth, gen, member.integrator)
+
+
+# ---- one chunk -----------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkResult:
+    members: list[Member]
+    test_loss: torch.Tensor  # (M, C) on the CPU
+    weights: list[dict[str, torch.Tensor]]  # trained, unpadded, on the CPU
+    wall_s: float
+
+
+class ChunkProblem:
+    """Everything a chunk's training step needs: stacked students, teachers, heads, targets."""
+
+    def __init__(self, members: Sequence[Member], cfg: SweepConfig, device: torch.device,
+                 init: Sequence[dict[str, torch.Tensor]] | None = None) -> None:
+        if len({(m.loss, m.integrator) for m in members}) != 1:
+            raise ValueError("a chunk mixes losses or integrators")
+        self.order = sorted(range(len(members)), key=lambda i: -members[i].depth)
+        self.members = [members[i] for i in self.order]  # deepest first
+        self.cfg, self.device = cfg, device
+        self.loss = self.members[0].loss
+        keys = sorted({m.teacher_key for m in self.members})
+        teachers = [build_teacher(r, k, cfg) for r, k in keys]
+        self.teacher = stack_members([t.weights for t in teachers], device=device)
+        self.tix = torch.tensor([keys.index(m.teacher_key) for m in self.members], device=device)
+        self.heads = torch.stack([t.head for t in teachers]).to(device)[self.tix]  # (M, d, V)
+        self.inv_temp = torch.tensor([1.0 / m.temperature for m in self.members],
+                                     device=device)[:, None, None]  # (M, 1, 1)
+        weights = ([init[i] for i in self.order] if init is not None
+                   else [init_student(m, cfg) for m in self.members])
+        # no autograd on the students: backprop.py writes their gradients
+        self.student = stack_members(weights, self.members[0].integrator, device)
+        self.streams = [input_stream(k, cfg, device) for k in keys]
+        self.x_test = torch.stack([test_inputs(k, cfg) for k in keys]).to(device)  # (n_t, N, d)
+        self.z_test = teacher_outputs(self.teacher, self.x_test)  # (n_t, N, d)
+
+    def draw_inputs(self) -> torch.Tensor:
+        """One fresh batch per replicate: (n_t, B, d)."""
+        B = self.cfg.batch_size
+        return torch.stack([torch.randn((B, N_EMBD), generator=g, device=self.device)
+                            for g in self.streams])
+
+    def member_losses(self, z_s: torch.Tensor, z_teacher: torch.Tensor) -> torch.Tensor:
+        """(M,) loss of each student given its normalised output ``z_s`` (M, B, d) and the
+        teachers' normalised outputs ``z_teacher`` (n_t, B, d)."""
+        z_t = z_teacher[self.tix]  # (M, B, d)
+        if self.loss == "mse":
+            return mse_to_teacher(z_s, z_t)
+        t_logprobs = torch.log_softmax(z_t @ self.heads * self.inv_temp, dim=-1)  # (M, B, V)
+        return kl_to_teacher(z_s @ self.heads * self.inv_temp, t_logprobs)
+
+    def test_losses(self, batch: int = 2048) -> torch.Tensor:
+        """(M,) loss on the fixed test inputs."""
+        with torch.no_grad():
+            parts = [
+                self.member_losses(forward(self.student, self.x_test[self.tix, i:i + batch])[0],
+                                   self.z_test[:, i:i + batch])
+                * min(batch, self.x_test.shape[1] - i)
+                for i in range(0, self.x_test.shape[1], batch)
+            ]
+            return torch.stack(parts).sum(0) / self.x_test.shape[1]
+
+    def gradients(self, x: torch.Tensor, z_teacher: torch.Tensor
+                  ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Member losses (M,) and the gradients of their sum (each member's own gradient) by
+        the hand-written backward pass of ``backprop.py``; autograd only for the loss head."""
+        with torch.no_grad():
+            z_s, cache = forward_cached(self.student, x[self.tix])  # (M, B, d)
+        z_s.requires_grad_()
+        losses = self.member_losses(z_s, z_teacher)
+        (g_z,) = torch.autograd.grad(losses.sum(), z_s)
+        with torch.no_grad():
+            return losses.detach(), backward(self.student, cache, g_z)
+
+    def unsort(self, values: list) -> list:
+        out = [None] * len(values)
+        for pos, i in enumerate(self.order):
+            out[i] = values[pos]
+        return out
+
+
+def train_chunk(members: Sequence[Member], cfg: SweepConfig, device: torch.device,
+                init: Sequence[dict[str, torch.Tensor]] | None = None) -> ChunkResult:
+    """Train one chunk of students together (``init`` overrides the seeded initialisation)."""
+    t0 = time.perf_counter()
+    prob = ChunkProblem(members, cfg, device, init)
+    opt = MemberAdam(prob.student, [base_lr(m) * cfg.lr_multiplier for m in prob.members])
+    ckpts = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
+    test_loss = torch.full((len(prob.members), ckpts.size), float("nan"), device=device)
+    c = 0
+    for step in range(cfg.steps):
+        x = prob.draw_inputs()  # (n_t, B, d)
+        with torch.no_grad():
+            z_teacher, _ = forward(prob.teacher, x)  # (n_t, B, d): once per replicate
+        _, grads = prob.gradients(x, z_teacher)  # each member's own gradient
+        opt.step(grads, scale=lr_factor(step, cfg.steps))
+        if c < ckpts.size and step + 1 == ckpts[c]:
+            test_loss[:, c] = prob.test_losses()
+            c += 1
+    weights = [prob.student.member(k) for k in range(len(prob.members))]
+    return ChunkResult(
+        members=list(members),
+        test_loss=torch.stack(prob.unsort(list(test_loss.cpu()))),
+        weights=prob.unsort(weights),
+        wall_s=time.perf_counter() - t0,
+    )
+
+
+# ---- the whole sweep -----------------------------------------------------------------------
+
+
+def plan_chunks(members: Sequence[Member], max_members: int) -> list[list[int]]:
+    """Indices of members per chunk: one (loss, integrator) per chunk, replicates kept together
+    (their teacher runs once per step per chunk), at most ``max_members`` members each."""
+    order = sorted(range(len(members)), key=lambda i: (
+        members[i].loss, members[i].integrator, members[i].rho, members[i].replicate,
+        members[i].temperature, -members[i].depth))
+    chunks: list[list[int]] = []
+    for i in order:
+        kind = (members[i].loss, members[i].integrator)
+        last = chunks[-1] if chunks else None
+        if (last is None or len(last) >= max_members
+                or (members[last[0]].loss, members[last[0]].integrator) != kind):
+            chunks.append([i])
+        else:
+            last.append(i)
+    return chunks
+
+
+@dataclass
+class SweepResult:
+    """Per-member test-loss curves and trained weights of a sweep."""
+
+    members: list[Member]
+    checkpoints: np.ndarray  # (C,) steps at which the test loss was measured
+    test_loss: np.ndarray  # (N, C)
+    weights: list[dict[str, torch.Tensor]]
+    wall_s: float
+    n_chunks: int
+    ok: np.ndarray = field(init=False)  # (N,) True where the member stayed finite
+
+    def __post_init__(self) -> None:
+        self.ok = finite_members(torch.as_tensor(self.test_loss)).numpy()
+
+    @property
+    def final_loss(self) -> np.ndarray:
+        return self.test_loss[:, -1]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per member and checkpoint: the data behind the loss-vs-depth figures."""
+        rows = []
+        for m, curve, ok in zip(self.members, self.test_loss, self.ok, strict=True):
+            for step, value in zip(self.checkpoints, curve, strict=True):
+                rows.append({"depth": m.depth, "rho": m.rho, "replicate": m.replicate,
+                             "temperature": m.temperature, "loss_kind": m.loss,
+                             "integrator": m.integrator, "step": int(step),
+                             "test_loss": float(value), "finite": bool(ok)})
+        return pd.DataFrame(rows)
+
+
+def train_sweep(members: Sequence[Member], cfg: SweepConfig, device: torch.device,
+                cpu_chunk_members: int = 12) -> SweepResult:
+    """Train every member, chunked by device (all members per chunk on CUDA)."""
+    t0 = time.perf_counter()
+    size = chunk_size_for(device, len(members), cpu_chunk_members)
+    plan = plan_chunks(members, size)
+    test_loss: list = [None] * len(members)
+    weights: list = [None] * len(members)
+    for idx in plan:
+        res = train_chunk([members[i] for i in idx], cfg, device)
+        for j, i in enumerate(idx):
+            test_loss[i] = res.test_loss[j].numpy()
+            weights[i] = res.weights[j]
+    return SweepResult(list(members), checkpoint_steps(cfg.steps, cfg.n_checkpoints),
+                       np.stack(test_loss), weights, time.perf_counter() - t0, len(plan))
+
+
+def sweep_memory_bytes(members: Sequence[Member], cfg: SweepConfig) -> int:
+    """Analytic float32 size of what one chunk of ``members`` holds during a step: student
+    parameters, gradients and Adam's two moments (4× the padded parameters), the autograd
+    activations of every block (normalised input, pre-activation, ReLU² output and residual
+    stream: (2H + 2d) per sample per MLP), the logits/log-probabilities, the teachers and the
+    test set with its targets."""
+    M = len(members)
+    per = mlps_per_layer(members[0].integrator)
+    K = per * max(m.depth for m in members)
+    mlp = 2 * N_EMBD * 128 + 128  # c_fc (with bias) + c_proj
+    n_t = len({m.teacher_key for m in members})
+    B = cfg.batch_size
+    params = 4 * M * K * mlp
+    acts = sum(per * m.depth for m in members) * B * (2 * 128 + 2 * N_EMBD)
+    logits = 4 * M * B * 128
+    teachers = n_t * cfg.teacher_depth * mlp + n_t * B * N_EMBD * 2
+    test = n_t * cfg.n_test * N_EMBD * 2
+    return 4 * (params + acts + logits + teachers + test)

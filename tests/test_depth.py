@@ -1,0 +1,312 @@
+"""Inverse-depth toy: block shapes and gradients, the zero-initialised student is the identity,
+padded members equal unpadded models through training, the layer probes on constructed cases,
+exponent fits on synthetic data, parameters."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lib.core.claims import judge_above
+from lib.core.params import ParameterError
+from lib.depth.analysis import depth_exponent, drift, loss_matrix, verdict
+from lib.depth.backprop import backward, forward_cached
+from lib.depth.model import (
+    HIDDEN,
+    N_EMBD,
+    forward,
+    mlp_update,
+    rmsnorm,
+    stack_members,
+    student_weights,
+    teacher_weights,
+)
+from lib.depth.optim import MemberAdam
+from lib.depth.params import DepthParams
+from lib.depth.probes import ablations, angles, successive_update_angles, update_rms
+from lib.depth.reference import ToyResNet, train_alone
+from lib.depth.sweep import (
+    Member,
+    SweepConfig,
+    SweepResult,
+    Teacher,
+    build_teacher,
+    checkpoint_steps,
+    lr_factor,
+    member_grid,
+    plan_chunks,
+    sweep_memory_bytes,
+    train_chunk,
+    train_sweep,
+)
+
+CPU = torch.device("cpu")
+TINY = SweepConfig(teacher_depth=8, steps=6, batch_size=16, lr_multiplier=5.0,
+                   n_checkpoints=3, n_test=64, seed=3)
+
+
+def _random_stack(depths, integrator="euler", seed=0, scale=0.1):
+    g = torch.Generator().manual_seed(seed)
+    ws = [student_weights(d, g, integrator) for d in depths]
+    for w in ws:
+        w["w_proj"].normal_(0.0, scale, generator=g)
+    return ws, stack_members(ws, integrator)
+
+
+# ---- blocks ----------------------------------------------------------------------------------
+
+
+def test_block_and_stack_shapes():
+    ws, st = _random_stack([5, 3, 1])
+    assert st.w_fc.shape == (3, 5, HIDDEN, N_EMBD) and st.w_proj.shape == (3, 5, N_EMBD, HIDDEN)
+    x = torch.randn(3, 7, N_EMBD)
+    u = mlp_update(x, st.w_fc[:, 0], st.b_fc[:, 0], st.w_proj[:, 0])
+    assert u.shape == (3, 7, N_EMBD)
+    z, states = forward(st, x, record=True)
+    assert z.shape == (3, 7, N_EMBD) and len(states) == 6
+    torch.testing.assert_close(z.square().mean(-1), torch.ones(3, 7))  # RMS-normalised output
+    with pytest.raises(ValueError, match="deepest first"):
+        stack_members([ws[2], ws[0]])
+
+
+@pytest.mark.parametrize("integrator", ["euler", "rk2"])
+def test_handwritten_backward_matches_autograd(integrator):
+    _, st = _random_stack([4, 4, 2, 1], integrator)
+    for name in ("w_fc", "b_fc", "w_proj"):  # float64: the two must agree to rounding
+        setattr(st, name, getattr(st, name).double())
+    st.requires_grad_()
+    x = torch.randn(4, 9, N_EMBD, dtype=torch.float64)
+    target = torch.randn(4, 9, N_EMBD, dtype=torch.float64)
+    z, _ = forward(st, x)
+    ((z - target) ** 2).sum().backward()
+    with torch.no_grad():
+        z2, cache = forward_cached(st, x)
+        grads = backward(st, cache, 2 * (z2 - target))
+    torch.testing.assert_close(z2, z.detach())
+    for p, g in zip(st.parameters(), grads, strict=True):
+        torch.testing.assert_close(g, p.grad, rtol=1e-9, atol=1e-12)
+    for g, mask in zip(grads, st.masks(), strict=True):  # nothing flows into the padding
+        assert torch.all(g * (1 - mask) == 0)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "rk2"])
+def test_handwritten_backward_matches_finite_differences(integrator):
+    """Directional derivative of the loss along a random direction, float64, central
+    differences, against the hand-written gradient."""
+    _, st = _random_stack([3, 2], integrator, seed=2)
+    for name in ("w_fc", "b_fc", "w_proj"):
+        setattr(st, name, getattr(st, name).double())
+    x = torch.randn(2, 6, N_EMBD, dtype=torch.float64)
+    target = torch.randn(2, 6, N_EMBD, dtype=torch.float64)
+    g = torch.Generator().manual_seed(5)
+    direction = [torch.randn(p.shape, generator=g, dtype=torch.float64) * m
+                 for p, m in zip(st.parameters(), st.masks(), strict=True)]
+
+    def loss_at(t: float) -> float:
+        s = type(st)(*(p + t * v for p, v in zip(st.parameters(), direction, strict=True)),
+                     st.depth, integrator)
+        return float(((forward_cached(s, x)[0] - target) ** 2).sum())
+
+    z, cache = forward_cached(st, x)
+    grads = backward(st, cache, 2 * (z - target))
+    analytic = sum(float((gr * v).sum()) for gr, v in zip(grads, direction, strict=True))
+    eps = 1e-5
+    numeric = (loss_at(eps) - loss_at(-eps)) / (2 * eps)
+    assert numeric == pytest.approx(analytic, rel=1e-6)
+
+
+def test_zero_initialised_student_is_the_identity():
+    g = torch.Generator().manual_seed(0)
+    st = stack_members([student_weights(6, g), student_weights(3, g)])
+    x = torch.randn(2, 11, N_EMBD)
+    z, states = forward(st, x, record=True)
+    for h in states:
+        torch.testing.assert_close(h, rmsnorm(x), rtol=0, atol=0)
+    torch.testing.assert_close(z, rmsnorm(rmsnorm(x)))
+
+
+@pytest.mark.parametrize("integrator", ["euler", "rk2"])
+def test_padding_is_the_identity(integrator):
+    ws, st = _random_stack([5, 3, 1], integrator)
+    x = torch.randn(3, 8, N_EMBD)
+    z_skip, _ = forward(st, x, skip_padding=True)
+    z_full, _ = forward(st, x, skip_padding=False)  # evaluates the zero blocks
+    torch.testing.assert_close(z_skip, z_full, rtol=0, atol=1e-6)
+    for k, w in enumerate(ws):  # each member alone, unpadded
+        alone, _ = forward(stack_members([w], integrator), x[k:k + 1])
+        torch.testing.assert_close(z_skip[k:k + 1], alone, rtol=0, atol=1e-6)
+
+
+def test_teachers_tied_and_independent():
+    g = torch.Generator().manual_seed(0)
+    tied, free = teacher_weights(6, 1.0, g), teacher_weights(6, 0.0, g)
+    assert all(torch.equal(v[i], v[0]) for v in tied.values() for i in range(6))
+    assert not torch.allclose(free["w_fc"][1], free["w_fc"][0])
+    assert free["w_proj"].abs().max() <= 1 / math.sqrt(HIDDEN) / math.sqrt(6) + 1e-7
+
+
+# ---- optimiser and training -----------------------------------------------------------------
+
+
+def test_member_adam_matches_torch_adam_member_by_member():
+    ws, st = _random_stack([3, 2, 2])
+    st.requires_grad_()
+    lrs = [1e-3, 3e-2, 1e-2]
+    opt = MemberAdam(st, lrs)
+    x = torch.randn(3, 10, N_EMBD)
+    refs = [ToyResNet(w) for w in ws]
+    ref_opts = [torch.optim.Adam(r.parameters(), lr=lr) for r, lr in zip(refs, lrs, strict=True)]
+    for _ in range(4):
+        opt.zero_grad()
+        forward(st, x)[0].square().mul(torch.arange(N_EMBD)).sum().backward()
+        opt.step(scale=0.5)
+        for k, (r, o) in enumerate(zip(refs, ref_opts, strict=True)):
+            for grp in o.param_groups:
+                grp["lr"] = lrs[k] * 0.5
+            o.zero_grad()
+            r(x[k]).square().mul(torch.arange(N_EMBD)).sum().backward()
+            o.step()
+    for k, r in enumerate(refs):
+        for name, v in r.weights().items():
+            torch.testing.assert_close(st.member(k)[name], v, rtol=1e-4, atol=1e-6)
+    assert torch.all(st.w_fc[2, 2:] == 0) and torch.all(st.w_proj[1, 2:] == 0)  # padding frozen
+
+
+@pytest.mark.parametrize("loss,integrator", [("kl", "euler"), ("mse", "euler"), ("mse", "rk2")])
+def test_padded_member_equals_unpadded_model_trained_alone(loss, integrator):
+    """A depth-2 student trained in a chunk next to a depth-4 one (so padded with 2 frozen zero
+    blocks) ends with the weights of the same student trained alone, the authors' way."""
+    members = [Member(4, 0.0, 0, 0.5, loss, integrator), Member(2, 0.0, 0, 0.5, loss, integrator),
+               Member(3, 1.0, 1, 1.0, loss, integrator)]
+    res = train_chunk(members, TINY, CPU)
+    for k in (1, 0):
+        alone, losses = train_alone(members[k], TINY, CPU)
+        assert np.all(np.isfinite(losses))
+        for name, v in alone.weights().items():
+            torch.testing.assert_close(res.weights[k][name], v, rtol=1e-4, atol=1e-5)
+    assert res.test_loss.shape == (3, checkpoint_steps(TINY.steps, TINY.n_checkpoints).size)
+
+
+def test_sweep_is_independent_of_chunking():
+    members = member_grid([1, 3], [0.0, 1.0], 2, loss="mse")
+    a = train_sweep(members, TINY, CPU, cpu_chunk_members=1)
+    b = train_sweep(members, TINY, CPU, cpu_chunk_members=len(members))
+    assert a.n_chunks == len(members) and b.n_chunks == 1
+    np.testing.assert_allclose(a.test_loss, b.test_loss, rtol=1e-4)
+    assert a.ok.all() and a.frame().shape[0] == len(members) * a.checkpoints.size
+
+
+def test_training_reduces_the_loss():
+    cfg = SweepConfig(teacher_depth=8, steps=40, batch_size=32, lr_multiplier=5.0,
+                      n_checkpoints=2, n_test=128)
+    res = train_sweep(member_grid([2], [0.0], 1, loss="mse"), cfg, CPU)
+    assert res.test_loss[0, -1] < 0.8 * res.test_loss[0, 0]
+
+
+def test_schedule_checkpoints_and_chunk_plan():
+    assert lr_factor(0, 100) == 1.0 and lr_factor(79, 100) == 1.0
+    assert lr_factor(90, 100) == pytest.approx(0.55) and lr_factor(100, 100) == pytest.approx(0.1)
+    c = checkpoint_steps(1000, 8)
+    assert c[-1] == 1000 and np.all(np.diff(c) > 0) and checkpoint_steps(50, 1).tolist() == [50]
+    members = member_grid([2, 4], [0.0], 2) + member_grid([2], [1.0], 1, loss="mse")
+    plan = plan_chunks(members, 3)
+    assert sorted(i for p in plan for i in p) == list(range(len(members)))
+    assert all(len({members[i].loss for i in p}) == 1 and len(p) <= 3 for p in plan)
+
+
+def test_memory_estimate_grows_at_most_linearly_in_members():
+    cfg = SweepConfig(teacher_depth=64, batch_size=128, n_test=2048)
+    one = member_grid([2, 4, 8, 16], [0.0], 1)
+    mem1 = sweep_memory_bytes(one, cfg)
+    mem3 = sweep_memory_bytes(member_grid([2, 4, 8, 16], [0.0], 3), cfg)
+    assert mem1 < mem3 <= 3 * mem1
+    per_member_params = 16 * (2 * N_EMBD * HIDDEN + HIDDEN) * 4
+    assert mem1 >= 4 * per_member_params  # at least the padded parameters of 4 members
+
+
+# ---- probes ---------------------------------------------------------------------------------
+
+
+def test_angle_probe_on_constructed_streams():
+    B, L = 5, 6
+    v = torch.randn(B, N_EMBD)
+    parallel = torch.stack([k * v for k in range(L + 1)])  # equal updates: θ = 0
+    np.testing.assert_allclose(successive_update_angles(parallel), 0.0, atol=1e-3)
+    eye = torch.eye(N_EMBD)[:L]  # update l is e_l: θ = π/2
+    orth = torch.stack([eye[:k].sum(0).expand(B, N_EMBD) for k in range(L + 1)])
+    np.testing.assert_allclose(successive_update_angles(orth), math.pi / 2, atol=1e-6)
+    np.testing.assert_allclose(update_rms(orth), 1 / math.sqrt(N_EMBD), rtol=1e-6)
+    assert float(angles(v, -v).mean()) == pytest.approx(math.pi, abs=1e-3)
+
+
+def test_shuffling_identical_middle_layers_costs_nothing():
+    g = torch.Generator().manual_seed(0)
+    w = student_weights(5, g)
+    w["w_proj"].normal_(0, 0.05, generator=g)
+    for k in w:  # layers 1..3 identical
+        w[k][2] = w[k][1]
+        w[k][3] = w[k][1]
+    teacher = Teacher(0.0, 0, teacher_weights(8, 0.0, g), torch.randn(N_EMBD, 128, generator=g))
+    x = torch.randn(64, N_EMBD, generator=g)
+    out = ablations(w, teacher, x, n_permutations=3)
+    assert out["shuffle_middle"] == pytest.approx(0.0, abs=1e-6)
+    assert math.isfinite(out["drop_one_middle"]) and out["loss"] > 0
+
+
+def test_build_teacher_is_deterministic():
+    a, b = build_teacher(0.0, 1, TINY), build_teacher(0.0, 1, TINY)
+    assert torch.equal(a.weights["w_fc"], b.weights["w_fc"]) and torch.equal(a.head, b.head)
+    assert not torch.equal(a.head, build_teacher(0.0, 2, TINY).head)
+
+
+# ---- exponents and verdicts ----------------------------------------------------------------
+
+
+def _synthetic_result(alpha: float, noise: float = 0.02) -> SweepResult:
+    rng = np.random.default_rng(0)
+    depths = [2, 4, 8, 16]
+    members = member_grid(depths, [0.0], 4)
+    steps = np.array([10, 20, 40])
+    curves = np.array([[m.depth ** -(alpha * s / 40) * np.exp(noise * rng.standard_normal())
+                        for s in steps] for m in members])
+    return SweepResult(members, steps, curves, [{}] * len(members), 0.0, 1)
+
+
+def test_depth_exponent_recovers_a_known_power_law():
+    res = _synthetic_result(1.0)
+    b = depth_exponent(res, 0.0, n_boot=200)
+    assert b.estimate == pytest.approx(1.0, abs=0.05) and b.ci_low < 1.0 < b.ci_high
+    res.test_loss[0, -1] = np.nan  # a diverged member is excluded, not fatal
+    res.__post_init__()
+    depths, y = loss_matrix(res, 0.0)
+    assert np.isnan(y).sum() == 1 and depth_exponent(res, 0.0, n_boot=50).estimate > 0.9
+
+
+def test_verdict_requires_convergence():
+    import pandas as pd
+
+    moving = pd.DataFrame({"step": [10, 20, 40], "alpha": [0.3, 0.6, 0.95]})
+    assert drift(moving) == pytest.approx(0.35)
+    b = depth_exponent(_synthetic_result(1.0), 0.0, n_boot=100)
+    assert verdict(b, 1.0, 0.2, drift(moving), 0.05)[0] == "not_reached"
+    assert verdict(b, 1.0, 0.2, 0.01, 0.05)[0] == "held"
+    assert judge_above(1.5, 1.2, 1.8, 1.0)[0] == "held"
+    assert judge_above(1.1, 0.9, 1.3, 1.0)[0] == "partly"
+    assert judge_above(0.8, 0.6, 1.0, 1.0)[0] == "not_held"
+
+
+# ---- parameters -----------------------------------------------------------------------------
+
+
+def test_params_defaults_and_bad_input():
+    p = DepthParams()
+    assert p.teacher_depth > max(p.depths)
+    with pytest.raises(ParameterError, match="teacher_depth"):
+        DepthParams.validated({"depths": [2, 4, 64], "teacher_depth": 64})
+    with pytest.raises(ParameterError, match="claim_temperature"):
+        DepthParams.validated({"temperatures": [0.1], "claim_temperature": 1.0})
+    with pytest.raises(ParameterError, match="depths"):
+        DepthParams.validated({"depths": [0, 4]})
+    with pytest.raises(ParameterError, match="lr_multiplier"):
+        DepthParams.validated({"lr_multiplier": -1})
