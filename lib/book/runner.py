@@ -298,6 +298,9 @@ def stage(pages: list[Page], profile: str, root: Path = REPO_ROOT) -> Path:
             shutil.copytree(src, dest / extra, dirs_exist_ok=True)
         elif src.exists():
             shutil.copy2(src, dest / extra)
+    # lib/ sources, so chapters can {literalinclude} the code they call (../lib/...)
+    shutil.copytree(root / "lib", dest / "lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "template"))
     for page in pages:
         target = dest / f"{page.docname}{'.ipynb' if page.notebook else '.md'}"
         target.parent.mkdir(parents=True, exist_ok=True)
