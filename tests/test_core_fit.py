@@ -62,7 +62,7 @@ def test_offset_fit_with_noise_and_huber_within_bootstrap_ci():
     rng = np.random.default_rng(3)
     x = np.geomspace(10, 1e5, 14)
     y = (0.5 + 5 * x**-0.33) * np.exp(0.002 * rng.standard_normal((4, x.size)))
-    b = bootstrap_exponent(x, y, method="offset", n_boot=150, loss="huber", f_scale=0.01)
+    b = bootstrap_exponent(x, y, method="offset", n_boot=60, loss="huber", f_scale=0.01)
     assert b.contains(0.33)
 
 

@@ -59,10 +59,10 @@ def test_out_of_range_numbers_are_rejected(model, data):
     choices = []
     if lo is not None:
         choices.append(st.floats(max_value=lo, exclude_max=True, allow_nan=False,
-                                 allow_infinity=False, min_value=lo - 1e6))
+                                 allow_infinity=False, min_value=lo - 1e6 - abs(lo)))
     if hi is not None:
         choices.append(st.floats(min_value=hi, exclude_min=True, allow_nan=False,
-                                 allow_infinity=False, max_value=hi + 1e6))
+                                 allow_infinity=False, max_value=hi + 1e6 + abs(hi)))
     value = data.draw(st.one_of(choices))
     if field.annotation is int:
         value = math.floor(value) if lo is not None and value < lo else math.ceil(value)
