@@ -2,7 +2,7 @@
 # `make book` and `make test` are the two commands of the README.
 PY      := .venv/bin/python
 PROFILE ?= default
-JOBS    ?= 1
+JOBS    ?= 2
 ARGS    ?=
 
 .PHONY: install browser book test test-fast lint bench chapter new-chapter clean
