@@ -51,8 +51,11 @@ def judge(
     in_ci = ci_low <= target <= ci_high
     close = abs(estimate - target) <= tol
     ci_inside = (target - tol) <= ci_low and ci_high <= (target + tol)
-    if (close and in_ci) or ci_inside:
-        return "held", f"{target:g} is within ±{tol:g} of the estimate and consistent with its CI"
+    if close and in_ci:
+        return "held", f"{target:g} is within ±{tol:g} of the estimate and inside its CI"
+    if ci_inside:
+        return "held", (f"the whole CI lies within ±{tol:g} of {target:g}"
+                        + ("" if in_ci else f", though it excludes {target:g} itself"))
     if in_ci:
         return "partly", f"{target:g} is inside the CI, but the CI is wider than ±{tol:g}"
     if abs(estimate - target) <= 2 * tol:
