@@ -9,4 +9,6 @@ def page_text(markup: str) -> str:
     (spaces next to tags removed, so 'x=<span>0</span>.' reads 'x=0.')."""
     markup = re.sub(r"<(script|style)\b.*?</\1>", " ", markup, flags=re.S | re.I)
     text = re.sub(r"\s*<[^>]+>\s*", "", markup)
-    return html.unescape(re.sub(r"\s+", " ", text))
+    text = html.unescape(re.sub(r"\s+", " ", text))
+    # Sphinx's smartquotes turn ' and " into typographic quotes
+    return text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'}))

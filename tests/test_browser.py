@@ -7,6 +7,7 @@ build (``<build>/screenshots/``). Skips with a message where Chromium is absent
 import functools
 import http.server
 import json
+import re
 import shutil
 import threading
 import time
@@ -108,7 +109,8 @@ def test_page_in_browser(site, browser, shots, page):
     numbers_file = REPO_ROOT / "results" / "smoke" / page.name / "numbers.json"
     numbers = json.loads(numbers_file.read_text()) if numbers_file.exists() else {}
     flat = " ".join(text.split())
-    missing = [k for k, v in numbers.items() if v not in flat]
+    used = set(re.findall(r"\{glue:text\}`([^`:]+)`", source))
+    missing = [k for k in used if numbers.get(k) is None or numbers[k] not in flat]
     summary[page.name] = {"math_elements": n_math, "broken_images": broken_images,
                           "dead_links": dead, "missing_numbers": missing,
                           "internal_links": len(internal)}

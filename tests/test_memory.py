@@ -19,7 +19,8 @@ n = int(sys.argv[1])
 members = member_grid([2, 4, 8, 16], [0.0], n // 4)  # n members, n // 4 teachers
 cfg = SweepConfig(teacher_depth=16, steps=3, batch_size=2048, n_checkpoints=2, n_test=2048)
 torch.zeros(1)  # allocator warm
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+import os
+before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")  # RSS now
 train_chunk(members, cfg, torch.device("cpu"))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"members": len(members), "peak_growth": after - before,

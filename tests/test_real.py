@@ -1,0 +1,450 @@
+"""Real models and text, offline (lib/real): tokenizer round trips, the GPT's shapes, causal mask
+and a falling loss, the schedule's τ, the document split, the generated tasks' answers, the ES
+machinery, the probes on constructed cases and on a tiny random Llama, parameters.
+
+Tests marked ``real`` need the fetched assets in ``_vendor/real`` (``python -m lib.real fetch``):
+the corpora's checksums and split, and SmolLM2's cache round trip. Without them they skip and say
+how to fetch; ``.ci/run`` fetches them during ``make install``.
+"""
+
+import math
+import random
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from lib.core.params import ParameterError
+from lib.real import analysis, assets, es, probes, tasks
+from lib.real.corpora import (
+    Document,
+    brown_untag,
+    is_heldout,
+    split_documents,
+    take_text,
+)
+from lib.real.gpt import GPT, GPTConfig
+from lib.real.params import RealParams
+from lib.real.tokenizer import bits_per_byte, train_tokenizer
+from lib.real.train import (
+    Member,
+    TokenData,
+    TrainConfig,
+    eval_steps,
+    get_batch,
+    head_dim_for,
+    lr_factor,
+    tau_schedule,
+    train_member,
+)
+
+SAMPLE = (
+    "Call me Ishmael. Some years ago—never mind how long precisely—having little or no money "
+    "in my purse, and nothing particular to interest me on shore, I thought I would sail about "
+    "a little and see the watery part of the world.\n\nFellow-Citizens of the Senate: naïve "
+    "café, 1790–2016; ünïcödé and tabs\tand\r\nwindows line ends.\n"
+)
+
+
+def _have(*keys: str) -> bool:
+    return all(assets.is_present(k) for k in keys)
+
+
+FETCH_HINT = "offline assets missing in _vendor/real: run `.venv/bin/python -m lib.real fetch`"
+needs_corpora = pytest.mark.skipif(not _have(*assets.CORPUS_KEYS), reason=FETCH_HINT)
+needs_model = pytest.mark.skipif(not _have("smollm2"), reason=FETCH_HINT)
+
+
+# ---- tokenizer -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return train_tokenizer(SAMPLE * 40, "bpe", 300)
+
+
+def test_bpe_round_trip(bpe):
+    assert bpe.vocab_size <= 300
+    for text in (SAMPLE, "unseen wörds ∑ 12345 \n\n  spaced  ", "", "a"):
+        ids = bpe.encode(text)
+        assert ids.dtype == np.int64 and (ids < bpe.vocab_size).all()
+        assert bpe.decode(ids) == text
+    assert len(bpe.encode(SAMPLE)) < len(SAMPLE.encode())  # merges compress
+
+
+def test_byte_tokenizer_round_trip():
+    tok = train_tokenizer("", "byte")
+    ids = tok.encode(SAMPLE)
+    assert tok.vocab_size == 256 and len(ids) == len(SAMPLE.encode())
+    assert tok.decode(ids) == SAMPLE
+
+
+def test_tokenizer_rejects_bad_settings():
+    with pytest.raises(ValueError, match="vocab_size"):
+        train_tokenizer(SAMPLE, "bpe", 200)
+    with pytest.raises(ValueError, match="kind"):
+        train_tokenizer(SAMPLE, "wordpiece")
+
+
+def test_bits_per_byte():
+    assert bits_per_byte(math.log(2), 10, 10) == pytest.approx(1.0)
+    assert bits_per_byte(math.log(2), 10, 20) == pytest.approx(0.5)
+
+
+# ---- the GPT -----------------------------------------------------------------------------------
+
+
+def _tiny(n_layer=2, n_embd=32, vocab=50, block=16):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=vocab, block_size=block, n_layer=n_layer, n_embd=n_embd,
+                         head_dim=8))
+
+
+def test_gpt_shapes_and_tying():
+    model = _tiny()
+    idx = torch.randint(0, 50, (3, 16))
+    logits, loss = model(idx, idx)
+    assert logits.shape == (3, 16, 50) and loss.ndim == 0
+    _, _, hidden = model(idx, return_hidden=True)
+    assert len(hidden) == 3 and hidden[0].shape == (3, 16, 32)
+    assert model.lm_head.weight is model.wte.weight
+    assert model.num_params() == sum(p.numel() for p in model.parameters()) - 50 * 32 - 16 * 32
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_gpt_is_causal():
+    model = _tiny().eval()
+    idx = torch.randint(0, 50, (2, 16))
+    changed = idx.clone()
+    changed[:, 10:] = (changed[:, 10:] + 7) % 50
+    with torch.no_grad():
+        a, _ = model(idx)
+        b, _ = model(changed)
+    assert torch.allclose(a[:, :10], b[:, :10], atol=1e-6)
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+
+
+def test_gpt_loss_falls_on_tiny_corpus():
+    stream = torch.tensor(([1, 2, 3, 4, 5, 6, 7, 8] * 64), dtype=torch.long)
+    data = TokenData(stream, stream[:200], 200, 10)
+    cfg = TrainConfig(steps=40, batch_size=8, block_size=16, lr=1e-2, warmup_steps=5,
+                      n_evals=4, eval_windows=4)
+    res = train_member(Member(16, 1, 0), data, cfg, torch.device("cpu"))
+    losses = res.curve.heldout_nats.to_numpy()
+    assert not res.diverged
+    assert losses[0] > 1.5 and losses[-1] < 0.3 * losses[0]
+    assert res.curve.tau.is_monotonic_increasing
+
+
+def test_head_dim_for():
+    assert head_dim_for(64) == 16 and head_dim_for(40) == 8 and head_dim_for(24) == 8
+
+
+def test_schedule_and_tau():
+    cfg = TrainConfig(steps=100, lr=0.01, warmup_steps=9)
+    assert lr_factor(0, cfg) == pytest.approx(0.1) and lr_factor(8, cfg) == pytest.approx(0.9)
+    assert lr_factor(50, cfg) == 1.0
+    tau = tau_schedule(cfg)
+    assert tau[-1] == pytest.approx(0.01 * (sum((s + 1) / 10 for s in range(9)) + 91))
+    cos = TrainConfig(steps=100, lr=0.01, warmup_steps=0, schedule="cosine", min_lr_frac=0.1)
+    assert lr_factor(0, cos) == pytest.approx(1.0) and lr_factor(100, cos) == pytest.approx(0.1)
+    assert eval_steps(cfg)[0] == 1 and eval_steps(cfg)[-1] == 100
+
+
+def test_get_batch_targets_are_shifted():
+    stream = torch.arange(100)
+    x, y = get_batch(stream, 4, 8, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 8)
+    assert torch.equal(y, x + 1)
+
+
+# ---- corpora and split (synthetic documents; the real ones below) ---------------------------
+
+
+def _docs(n=200):
+    return [Document(random.Random(i).choice(["a", "b", "c"]), f"doc{i}", f"text {i} " * 5)
+            for i in range(n)]
+
+
+def test_split_is_deterministic_and_by_document():
+    docs = _docs()
+    s1 = split_documents(docs, 0.2)
+    shuffled = list(docs)
+    random.Random(1).shuffle(shuffled)
+    s2 = split_documents(shuffled, 0.2)
+    assert {d.uid for d in s1.heldout} == {d.uid for d in s2.heldout}
+    assert not {d.uid for d in s1.train} & {d.uid for d in s1.heldout}
+    assert len(s1.train) + len(s1.heldout) == len(docs)
+    assert 0.1 < len(s1.heldout) / len(docs) < 0.3
+    assert s1.digest() == split_documents(docs, 0.2).digest()
+    assert all(is_heldout(d, 0.2) == is_heldout(d, 0.2) for d in docs)
+    with pytest.raises(ValueError):
+        split_documents(docs, 1.0)
+
+
+def test_take_text_mixes_sources_and_respects_budget():
+    docs = [Document("x", str(i), "x" * 50) for i in range(5)] + [
+        Document("y", str(i), "y" * 50) for i in range(5)]
+    text = take_text(docs, 150)
+    assert len(text) == 150 and "x" in text and "y" in text
+
+
+def test_brown_untag():
+    assert brown_untag("\tThe/at jury/nn said/vbd ``/`` no/at ''/'' ./.\n\n") == (
+        'The jury said " no " .')
+
+
+# ---- generated tasks -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", sorted(tasks.STYLES))
+def test_problem_answers_are_correct(style):
+    problems = tasks.make_problems(200, seed=3, style=style)
+    assert {p.kind for p in problems} == set(tasks.STYLES[style])
+    for p in problems:
+        assert re.fullmatch(r"[\d\s+*-]+", p.expression)
+        assert eval(p.expression) == p.answer  # noqa: S307 (digits and + - * only)
+        numbers = [int(v) for v in re.findall(r"\d+", p.expression)]
+        assert [int(v) for v in re.findall(r"\d+", p.question)] == numbers
+        assert p.answer >= 0
+    assert tasks.make_problems(20, 3, style) == tasks.make_problems(20, 3, style)
+
+
+def test_reward_parsing():
+    p = tasks.Problem("What is 2 + 3?", "2 + 3", 5, "bare_add")
+    assert tasks.reward(" 5.", p) == 1.0 and tasks.reward(" 5 apples", p) == 1.0
+    assert tasks.reward(" 55", p) == 0.0 and tasks.reward(" five", p) == 0.0
+    assert tasks.parse_answer("1,200 coins") == 1200 and tasks.parse_answer("-4") == -4
+    with pytest.raises(ValueError):
+        tasks.make_problems(3, 0, "riddles")
+
+
+# ---- ES machinery ----------------------------------------------------------------------------
+
+
+def test_best_of_n():
+    r = np.array([0.5, 0.25, 0.75, 0.5])
+    out = es.best_of_n(0.5, r, [1, 2, 4, 5], n_subsets=4000, seed=0)
+    assert out[2] == pytest.approx(0.5)  # (0.75 − 0.5) / (1 − 0.5)
+    assert out[0] == pytest.approx(np.mean(r - 0.5) / 0.5, abs=0.02)
+    assert out[0] <= out[1] <= out[2] and math.isnan(out[3])
+    assert math.isnan(es.best_of_n(1.0, r, [1])[0])  # no headroom
+
+
+def test_zscore():
+    assert np.all(es.zscore(np.array([0.3, 0.3])) == 0)
+    z = es.zscore(np.array([0.0, 1.0, 2.0]))
+    assert z.mean() == pytest.approx(0) and z.std() == pytest.approx(1)
+
+
+def test_perturber_restores_exactly_and_updates():
+    model = _tiny()
+    before = [p.detach().clone() for p in model.parameters()]
+    pert = es.Perturber(model)
+    pert.set_member(0.1, seed=4, member=2)
+    moved = [p.detach().clone() for p in model.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(before, moved, strict=True))
+    pert.restore()
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    pert.set_member(0.1, seed=4, member=2)  # the same seed gives the same noise
+    assert all(torch.equal(a, b) for a, b in zip(moved, model.parameters(), strict=True))
+    pert.restore()
+    w = np.array([1.0, -2.0])
+    pert.update(0.5, w, seed=4)
+    for i, (p, b) in enumerate(zip(model.parameters(), before, strict=True)):
+        eps = [torch.randn(b.shape, generator=torch.Generator().manual_seed(
+            es.noise_seed(4, k, i))) for k in range(2)]
+        expected = b + 0.5 / 2 * (1.0 * eps[0] - 2.0 * eps[1])
+        assert torch.allclose(p, expected, atol=1e-6)
+
+
+# ---- probes ----------------------------------------------------------------------------------
+
+
+def test_overlap_stats_match_the_superposition_chapter_and_chunking():
+    from lib.superposition.theory import mean_squared_overlap
+
+    W = torch.randn(300, 16, generator=torch.Generator().manual_seed(0))
+    s = probes.overlap_stats(W, chunk=64)
+    assert s["mean_sq"] == pytest.approx(mean_squared_overlap(W, min_norm=0.0), rel=1e-6)
+    assert probes.overlap_stats(W, chunk=7)["mean_sq"] == pytest.approx(s["mean_sq"], rel=1e-9)
+    assert s["mean_sq"] == pytest.approx(1 / 16, rel=0.1)  # random vectors: 1/m
+    sub = probes.overlap_stats(W, max_rows=100, seed=1)
+    assert sub["rows"] == 100 and sub["mean_sq"] == pytest.approx(1 / 16, rel=0.2)
+    same = torch.ones(5, 4)
+    assert probes.overlap_stats(same)["mean_sq"] == pytest.approx(1.0)
+
+
+def test_effective_beta_inverts_the_gaussian_entropy_curve():
+    betas = np.array([1.0, 3.0, 8.0])
+    h = probes.gaussian_entropy_curve(1000, betas, seed=0)
+    assert np.all(np.diff(h) < 0) and h[0] < math.log(1000)
+    back = probes.effective_beta(h, 1000, betas=np.geomspace(0.5, 20, 120), seed=0)
+    assert np.allclose(back, betas, rtol=0.02)
+    assert probes.c0(32000) == pytest.approx(4.55, abs=0.01)  # the paper's number
+
+
+def test_layer_geometry_on_constructed_states():
+    C = 6
+    e = torch.eye(C, dtype=torch.float64)
+    # h_0 = 0, then updates e_0, e_1, e_2: successive updates orthogonal
+    h = torch.stack([torch.zeros(C), e[0], e[0] + e[1], e[0] + e[1] + e[2]])[:, None, None]
+    g = probes.layer_geometry(h.expand(4, 1, 3, C), skip_first=1)
+    assert np.allclose(g["update_angle"], math.pi / 2)
+    # parallel updates: angle 0
+    h = torch.stack([k * e[0] + e[1] for k in range(4)])[:, None, None].expand(4, 1, 3, C)
+    assert np.allclose(probes.layer_geometry(h)["update_angle"], 0.0, atol=1e-6)
+    assert probes.layer_geometry(h)["cos_hidden"].shape == (3, 2)
+
+
+@pytest.fixture(scope="module")
+def tiny_llama():
+    """A random 3-layer Llama built from a config (no download): the HF code path of the
+    probes without the 93 MB model."""
+    from lib.real.smollm import hub_off
+
+    hub_off()
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                      tie_word_embeddings=True)
+    return LlamaForCausalLM(cfg).eval()
+
+
+def test_residual_stream_and_block_skipping_on_a_llama(tiny_llama):
+    ids = torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(1))
+    hs = probes.residual_stream(tiny_llama, ids)
+    assert hs.shape == (4, 2, 12, 32)
+    with torch.no_grad():
+        ref = tiny_llama(ids, output_hidden_states=True).hidden_states
+    assert torch.allclose(hs[0], ref[0]) and torch.allclose(hs[2], ref[2], atol=1e-6)
+    base, skipped = probes.skip_block_losses(tiny_llama, ids)
+    assert set(skipped) == {0, 1, 2} and len(probes.decoder_layers(tiny_llama)) == 3
+    assert base == pytest.approx(probes.lm_loss(tiny_llama, ids))
+    # removing block 1 by hand gives the same loss
+    layers = tiny_llama.model.layers
+    tiny_llama.model.layers = torch.nn.ModuleList([layers[0], layers[2]])
+    try:
+        assert skipped[1] == pytest.approx(probes.lm_loss(tiny_llama, ids), rel=1e-6)
+    finally:
+        tiny_llama.model.layers = layers
+    stats = probes.logit_statistics(tiny_llama, ids, batch=1)
+    assert stats["entropy"].shape == (2, 11) and stats["nll"].shape == (2, 10)
+    assert np.all(stats["entropy"] <= math.log(64) + 1e-4)
+    mean_nll = float(stats["nll"].mean())
+    assert 0 < mean_nll < 2 * math.log(64)
+
+
+# ---- analysis and parameters -----------------------------------------------------------------
+
+
+def test_judge_above():
+    assert analysis.judge_above(2.0, 1.5, 2.5, 1.0)[0] == "held"
+    assert analysis.judge_above(2.0, 0.5, 2.5, 1.0)[0] == "partly"
+    assert analysis.judge_above(0.5, 0.2, 0.8, 1.0)[0] == "not_held"
+    assert analysis.judge_above(float("nan"), 0, 1, 1)[0] == "not_reached"
+
+
+def test_tau_exponent_recovers_a_planted_law():
+    import pandas as pd
+
+    tau = np.geomspace(0.01, 10, 12)
+    rows = [{"width": 32, "depth": 1, "seed": s, "step": i + 100, "tau": t, "diverged": False,
+             "heldout_nats": 2.0 + 1.5 * t ** (-1 / 3) * (1 + 0.001 * s)}
+            for s in range(2) for i, t in enumerate(tau)]
+    out = analysis.tau_exponents(pd.DataFrame(rows), 0, n_boot=50, seed=0)
+    assert out.alpha_tau.iloc[0] == pytest.approx(1 / 3, abs=0.02)
+
+
+def test_params_defaults_and_rejections():
+    P = RealParams()
+    assert P.profile == "default" and P.widths == [32, 64, 128]
+    with pytest.raises(ParameterError, match="widths"):
+        RealParams.validated({"widths": [30, 64]})
+    with pytest.raises(ParameterError, match="bestofn_ns"):
+        RealParams.validated({"bestofn_ns": [1, 16], "es_population": 8})
+    with pytest.raises(ParameterError, match="fit_from_step"):
+        RealParams.validated({"steps": 20, "fit_from_step": 30, "warmup_steps": 5})
+    with pytest.raises(ParameterError, match="corpora"):
+        RealParams.validated({"corpora": ["gcide"]})
+
+
+def test_assets_are_pinned_and_missing_ones_name_the_fetch_command(monkeypatch, tmp_path):
+    for a in assets.ARTIFACTS.values():
+        assert re.fullmatch(r"[0-9a-f]{64}", a.sha256)
+        assert ("==" in a.spec) if a.registry.startswith("pypi") else ("@" in a.spec)
+    monkeypatch.setattr(assets, "VENDOR", tmp_path)
+    with pytest.raises(assets.MissingAsset, match="python -m lib.real fetch"):
+        assets.require("sotu")
+
+
+# ---- with the fetched assets -------------------------------------------------------------------
+
+
+@pytest.mark.real
+@needs_corpora
+def test_corpus_checksums_and_split_are_deterministic():
+    from lib.real.corpora import load_documents
+
+    for key in assets.CORPUS_KEYS:
+        assert assets.sha256_of(assets.ARTIFACTS[key].path) == assets.ARTIFACTS[key].sha256
+    docs = load_documents()
+    assert {d.source for d in docs} == set(assets.CORPUS_KEYS)
+    assert len({d.uid for d in docs}) == len(docs) > 900
+    a, b = split_documents(docs, 0.1), split_documents(tuple(reversed(docs)), 0.1)
+    assert {d.uid for d in a.heldout} == {d.uid for d in b.heldout}
+    assert a.digest() == split_documents(docs, 0.1).digest()
+    sources = {r["source"] for r in a.summary() if r["part"] == "held-out"}
+    assert sources == set(assets.CORPUS_KEYS)  # every corpus is represented in held-out text
+
+
+@pytest.mark.real
+@needs_model
+def test_smollm2_cache_round_trip_gives_the_same_logits():
+    from lib.real.smollm import build_cache, describe, load_from_gguf, load_smollm2
+
+    build_cache()
+    cached, tok = load_smollm2()
+    fresh, _ = load_from_gguf(with_tokenizer=False)  # the GGUF tokenizer: ~10 s more
+    text = "The President shall from time to time give to the Congress information."
+    ids = tok(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        a = cached(ids).logits
+        b = fresh(ids).logits
+    assert torch.equal(a, b)
+    # the cached tokenizer gives the GGUF tokenizer's ids (measured once from the GGUF)
+    fox = tok("The quick brown fox jumps over the lazy dog.").input_ids
+    assert fox == [504, 2365, 6354, 16438, 27003, 690, 260, 23790, 2767, 30]
+    info = describe(cached)
+    assert info["n_layer"] == 30 and info["width"] == 576 and info["tied_embedding"]
+    # ES on the real model: rewards are 0/1, and a perturbation is undone exactly
+    pool = es.build_pool(tok, tasks.make_problems(2, 0, "arithmetic"), torch.device("cpu"))
+    r = es.pool_rewards(cached, tok, pool, max_new_tokens=3)
+    assert r.shape == (2,) and set(np.unique(r)) <= {0.0, 1.0}
+    pert = es.Perturber(cached)
+    pert.set_member(1e-3, 0, 0)
+    pert.restore()
+    with torch.no_grad():
+        assert torch.equal(cached(ids).logits, a)
+
+
+def test_unigram_entropy_and_mean_direction_share():
+    assert analysis.unigram_entropy(np.array([0, 1, 2, 3]), 8) == pytest.approx(math.log(4))
+    assert analysis.unigram_entropy(np.array([5, 5, 5]), 8) == pytest.approx(0.0)
+    assert probes.mean_direction_share(torch.ones(4, 3)) == pytest.approx(1.0)
+    W = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+    assert probes.mean_direction_share(W) == pytest.approx(0.0)
+
+
+def test_saturation_ratio_and_paired_gain():
+    r = np.r_[np.zeros(60), 0.25, np.zeros(59)]  # one improving perturbation in 120
+    sat = analysis.saturation_ratio(0.0, r, 30, 120, n_boot=20, seed=0, n_subsets=200)
+    assert 0.1 < sat.estimate < 0.4  # P(the one is among 30 of 120) = 1/4
+    flat = analysis.saturation_ratio(0.0, np.full(40, 0.5), 30, 40, n_boot=10, seed=0)
+    assert flat.estimate == pytest.approx(1.0)
+    g = analysis.paired_gain(np.array([0, 1, 0, 1.0]), np.array([1, 1, 1, 1.0]), 200, 0)
+    assert g.estimate == pytest.approx(0.5) and g.ci_low >= 0
