@@ -14,6 +14,7 @@ install: .venv/.installed
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m lib.book assets
+	$(PY) -m lib.real fetch
 	touch $@
 
 ## Headless Chromium for the browser tests (Debian packages; needs root; tests skip without).

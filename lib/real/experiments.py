@@ -1,0 +1,86 @@
+"""The page's pipeline in a few calls: text and tokenizer from the parameters, the GPT family,
+and SmolLM2's held-out windows. Each section of ``book/real_models.md`` calls these."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from lib.real.corpora import Split, load_documents, split_documents, take_text
+from lib.real.params import RealParams
+from lib.real.tokenizer import TextTokenizer, train_tokenizer
+from lib.real.train import FamilyResult, TokenData, TrainConfig, family_grid, train_family
+
+
+@dataclass
+class Text:
+    split: Split
+    tokenizer: TextTokenizer
+    data: TokenData
+    train_text: str
+    heldout_text: str
+
+
+def prepare_text(P: RealParams) -> Text:
+    """Read the corpora, split by document, train the tokenizer on train text only, and
+    tokenise the train and held-out samples."""
+    split = split_documents(load_documents(tuple(P.corpora)), P.heldout_fraction)
+    if not split.train or not split.heldout:
+        raise ValueError("the split left no train or no held-out documents; change "
+                         "heldout_fraction or corpora")
+    tok = train_tokenizer(take_text(split.train, P.tokenizer_chars), P.tokenizer, P.vocab_size)
+    train_text = take_text(split.train, P.train_chars)
+    heldout_text = take_text(split.heldout, P.heldout_chars)
+    data = TokenData(
+        train=torch.from_numpy(tok.encode(train_text)),
+        heldout=torch.from_numpy(tok.encode(heldout_text)),
+        heldout_bytes=len(heldout_text.encode("utf-8")),
+        vocab_size=tok.vocab_size,
+    )
+    return Text(split, tok, data, train_text, heldout_text)
+
+
+def train_config(P: RealParams) -> TrainConfig:
+    return TrainConfig(steps=P.steps, batch_size=P.batch_size, block_size=P.block_size,
+                       lr=P.lr, warmup_steps=P.warmup_steps, schedule=P.schedule,
+                       n_evals=P.n_evals, eval_windows=P.eval_windows)
+
+
+def run_family(P: RealParams, data: TokenData, device: torch.device) -> FamilyResult:
+    """Train the (width × depth × seed) family, one member after another."""
+    members = family_grid(P.widths, P.depths, [P.seed + s for s in range(P.n_seeds)])
+    return train_family(members, data, train_config(P), device)
+
+
+def lm_windows(tokenizer, text: str, n_windows: int, length: int) -> tuple[torch.Tensor, float]:
+    """``n_windows`` evenly spaced windows of ``length`` tokens of ``text`` under an HF
+    tokenizer (W, T), and the text's UTF-8 bytes per token (for bits per byte)."""
+    ids = torch.tensor(tokenizer(text, add_special_tokens=False).input_ids)  # (N,)
+    if ids.numel() < length:
+        raise ValueError(f"held-out text has {ids.numel()} tokens, fewer than one window of "
+                         f"{length}")
+    starts = torch.linspace(0, ids.numel() - length, n_windows).long()  # (W,)
+    windows = ids[starts[:, None] + torch.arange(length)]  # (W, T)
+    return windows, len(text.encode("utf-8")) / ids.numel()
+
+
+@dataclass
+class Stopwatch:
+    """Wall and process-CPU seconds per named section of the page (for its cost table)."""
+
+    rows: list[dict] = field(default_factory=list)
+    _start: tuple[float, float] | None = None
+    _name: str = ""
+
+    def start(self, name: str) -> None:
+        self.stop()
+        self._name, self._start = name, (time.time(), time.process_time())
+
+    def stop(self) -> None:
+        if self._start is not None:
+            wall, cpu = self._start
+            self.rows.append({"section": self._name, "wall_s": time.time() - wall,
+                              "cpu_s": time.process_time() - cpu})
+            self._start = None
