@@ -18,7 +18,10 @@ torch.set_num_threads(1)
 n = int(sys.argv[1])
 members = member_grid([2, 4, 8, 16], [0.0], n // 4)  # n members, n // 4 teachers
 cfg = SweepConfig(teacher_depth=16, steps=3, batch_size=2048, n_checkpoints=2, n_test=2048)
-torch.zeros(1)  # allocator warm
+# warm up on one tiny member: loads the kernels' code pages, which are not the sweep's memory
+train_chunk(member_grid([2], [0.0], 1),
+            SweepConfig(teacher_depth=2, steps=1, batch_size=8, n_checkpoints=1, n_test=8),
+            torch.device("cpu"))
 import os
 before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")  # RSS now
 train_chunk(members, cfg, torch.device("cpu"))
