@@ -15,27 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
+from benchmarks.harness import timed
 from lib.depth.reference import train_alone
 from lib.depth.sweep import Member, SweepConfig, member_grid, sweep_memory_bytes, train_sweep
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> tuple[float, float, float | None]:
-    """Wall and CPU seconds of ``fn()``, and the CUDA peak memory in MB (None on a CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    w0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
-    return wall, cpu, peak
 
 
 def _row(workload: str, mode: str, members: int, steps: int, wall: float, cpu: float,
@@ -51,7 +37,7 @@ def compare(workload: str, members: Sequence[Member], cfg: SweepConfig, device: 
     """Rows for the batched sweep at each chunk size and for the one-at-a-time loop."""
     rows = []
     for size in chunk_sizes:
-        wall, cpu, peak = _timed(lambda s=size: train_sweep(members, cfg, device, s), device)
+        wall, cpu, peak = timed(lambda s=size: train_sweep(members, cfg, device, s), device)
         if peak is None:  # analytic size of the largest chunk
             peak = max(sweep_memory_bytes(members[i:i + size], cfg)
                        for i in range(0, len(members), size)) / 2**20
@@ -59,7 +45,7 @@ def compare(workload: str, members: Sequence[Member], cfg: SweepConfig, device: 
                          size if device.type == "cpu" else len(members)))
         if device.type == "cuda":
             break  # one program for the whole sweep
-    wall, cpu, peak = _timed(lambda: [train_alone(m, cfg, device) for m in members], device)
+    wall, cpu, peak = timed(lambda: [train_alone(m, cfg, device) for m in members], device)
     if peak is None:
         peak = max(sweep_memory_bytes([m], cfg) for m in members) / 2**20
     rows.append(_row(workload, "loop", len(members), cfg.steps, wall, cpu, peak, 1))

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
+from benchmarks.harness import timed
 from lib.superposition.sweep import (
     CPU_CHUNK_MEMBERS,
     Member,
@@ -33,20 +33,6 @@ from lib.superposition.sweep import (
     train_loop,
     train_sweep,
 )
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> tuple[float, float, float | None]:
-    """Wall and CPU seconds of ``fn()``, and the CUDA peak memory in MB (None on a CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    w0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
-    return wall, cpu, peak
 
 
 def _row(workload: str, mode: str, members: int, steps: int, wall: float, cpu: float,
@@ -62,14 +48,14 @@ def compare(workload: str, members: Sequence[Member], cfg: TrainConfig, device: 
     """Rows for the batched sweep at each chunk size and for the one-at-a-time loop."""
     rows = []
     for size in chunk_sizes:
-        wall, cpu, peak = _timed(
+        wall, cpu, peak = timed(
             lambda s=size: train_sweep(members, cfg, device, max_members=s), device)
         if peak is None:  # analytic size of the largest chunk
             peak = max(chunk_memory_bytes(cfg.n, cfg.batch, [m.width for m in c])
                        for c in plan_chunks(members, size)) / 2**20
         rows.append(_row(workload, "batched", len(members), cfg.steps, wall, cpu, peak, size))
     if loop:
-        wall, cpu, peak = _timed(lambda: [train_loop(m, cfg, device) for m in members], device)
+        wall, cpu, peak = timed(lambda: [train_loop(m, cfg, device) for m in members], device)
         if peak is None:
             peak = max(loop_memory_bytes(cfg.n, cfg.batch, m.width) for m in members) / 2**20
         rows.append(_row(workload, "loop", len(members), cfg.steps, wall, cpu, peak, 1))

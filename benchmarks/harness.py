@@ -6,6 +6,7 @@ import importlib
 import os
 import pkgutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,20 @@ class PerformanceParams(ChapterParams):
 
     run_benchmarks: bool = Field(True, description="measure batched vs loop in this build")
     quick: bool = Field(True, description="short benchmark workloads (about a minute each)")
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> tuple[float, float, float | None]:
+    """Wall and CPU seconds of ``fn()``, and the CUDA peak memory in MB (None on a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    return wall, cpu, peak
 
 
 def modules(only: list[str] | None = None) -> list[str]:
