@@ -8,13 +8,11 @@ chunks of ``members`` (several chunk sizes, to show the CPU choice of
 re-run for every student every step). On CUDA a second workload is the paper's grid (depths 6–48,
 16 temperatures, 128-layer teachers, batch 1024) for a few steps.
 
-    python benchmarks/bench_depth.py [--device cuda] [--quick]
+    python -m benchmarks --only depth [--device cuda] [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Sequence
 
 import torch
@@ -66,12 +64,3 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
                                n_test=2048)
         rows += compare("paper KL grid (576 students)", grid, cfg_full, dev, [len(grid)])
     return rows
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    for r in run(args.device, args.quick):
-        print(json.dumps(r, ensure_ascii=False))

@@ -136,10 +136,3 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     if quick:
         return bench_quadratic(dev, members=256, steps=300) + bench_network(dev, 6, 10)
     return bench_quadratic(dev, members=1024, steps=2000) + bench_network(dev, 12, 50)
-
-
-if __name__ == "__main__":
-    import pandas as pd
-
-    torch.set_num_threads(1)
-    print(pd.DataFrame(run(quick=True)).to_string(index=False))

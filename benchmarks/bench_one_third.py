@@ -13,7 +13,7 @@ same steps, batch and logging schedule. Modes:
 of what one chunk holds (:func:`lib.one_third.sweep.sweep_memory_bytes`). ``cpu_s`` (process
 time) is reported beside the wall time because CPU machines are often shared.
 
-    python benchmarks/bench_one_third.py [--quick] [--device cuda]
+    python -m benchmarks --only one_third [--quick] [--device cuda]
 """
 
 from __future__ import annotations
@@ -97,7 +97,3 @@ def main() -> None:
     set_threads()  # BOOK_THREADS, as the chapters run
     for r in run(args.device, args.quick):
         print(r)
-
-
-if __name__ == "__main__":
-    main()

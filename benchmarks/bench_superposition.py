@@ -11,13 +11,11 @@ per chunk, hand-written gradients. ``loop`` trains each member alone the authors
 ``(B, n)`` data drawn per model). On CUDA a second workload is the paper's exp-17 sweep
 (n = 10240, m = 8…1024, batch 8192) for a few steps.
 
-    python benchmarks/bench_superposition.py [--device cuda] [--quick]
+    python -m benchmarks --only superposition [--device cuda] [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Sequence
 
 import torch
@@ -75,12 +73,3 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
         grid = [Member(m, -1.0, "power", 1.2, 0) for m in (8, 16, 32, 64, 128, 256, 512, 1024)]
         rows += compare("paper exp-17 sweep (8 widths, n = 10240)", grid, big, dev, [len(grid)])
     return rows
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    for r in run(args.device, args.quick):
-        print(json.dumps(r, ensure_ascii=False))
