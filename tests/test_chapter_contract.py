@@ -61,3 +61,17 @@ def test_parse_value():
 def test_profile_files_are_mappings():
     for f in (REPO_ROOT / "book" / "params").glob("*/*.yaml"):
         assert isinstance(yaml.safe_load(f.read_text()) or {}, dict), f
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
+def test_papermill_sees_every_parameter(page):
+    """papermill (which readers use to re-run a chapter) must parse every line of the
+    parameters cell; a line it cannot parse (e.g. '=' inside the comment) is silently dropped
+    and its override is then rejected as unknown."""
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    nb = jupytext.read(page.source)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    parsed = {p.name for p in PythonTranslator.inspect(cell)}
+    assert parsed == set(_parameters_cell(page)), sorted(set(_parameters_cell(page)) ^ parsed)

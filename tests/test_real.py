@@ -32,10 +32,12 @@ from lib.real.train import (
     TokenData,
     TrainConfig,
     eval_steps,
+    family_grid,
     get_batch,
     head_dim_for,
     lr_factor,
     tau_schedule,
+    train_family,
     train_member,
 )
 
@@ -448,3 +450,55 @@ def test_saturation_ratio_and_paired_gain():
     assert flat.estimate == pytest.approx(1.0)
     g = analysis.paired_gain(np.array([0, 1, 0, 1.0]), np.array([1, 1, 1, 1.0]), 200, 0)
     assert g.estimate == pytest.approx(0.5) and g.ci_low >= 0
+
+
+# ---- the chapters' real_* parameters and the shared family -----------------------------------
+
+
+def test_chapter_real_fields_map_to_real_params_and_name_the_prefixed_parameter():
+    from lib.one_third.params import OneThirdParams
+    from lib.real.params import real_view
+
+    p = OneThirdParams.validated({"real_widths": [16, 48], "real_steps": 40, "seed": 3})
+    view = real_view(p)
+    assert view.widths == [16, 48] and view.steps == 40 and view.seed == 3
+    assert view.es_population == RealParams().es_population  # fields the chapter lacks: defaults
+    with pytest.raises(ParameterError, match="'real_widths'.*multiples of 8"):
+        OneThirdParams.validated({"real_widths": [12, 16]})
+    with pytest.raises(ParameterError, match="'real_fit_from_step'"):
+        OneThirdParams.validated({"real_steps": 20})
+    with pytest.raises(ParameterError, match="'real_steps'.*allowed: int, >= 5"):
+        OneThirdParams.validated({"real_steps": 2})
+    # the re-run box lists the chapter's own parameters before the real_* ones
+    names = [r["name"] for r in OneThirdParams.describe()]
+    first_real = min(i for i, n in enumerate(names) if n.startswith("real_"))
+    assert all(n.startswith("real_") for n in names[first_real:])
+
+
+def test_shared_family_trains_once_per_key_and_reloads_the_same_result(tmp_path):
+    from lib.real.family_cache import family_key, shared_family
+
+    P = RealParams(widths=[8, 16], depths=[1, 2], steps=6, fit_from_step=2, warmup_steps=1)
+    cpu = torch.device("cpu")
+    calls = []
+
+    def train():
+        calls.append(1)
+        data = TokenData(train=torch.randint(0, 300, (4000,)),
+                         heldout=torch.randint(0, 300, (800,)), heldout_bytes=1600,
+                         vocab_size=300)
+        return train_family(family_grid([8, 16], [1], [0]), data,
+                            TrainConfig(steps=6, batch_size=2, block_size=8, warmup_steps=1,
+                                        n_evals=3, eval_windows=2), cpu)
+
+    first, cached = shared_family(P, cpu, train, cache=tmp_path)
+    again, cached_again = shared_family(P, cpu, train, cache=tmp_path)
+    assert (cached, cached_again) == (False, True) and len(calls) == 1
+    assert first.frame().equals(again.frame())
+    w0, w1 = first.members[0].model.wte.weight, again.members[0].model.wte.weight
+    assert torch.equal(w0, w1)
+    other = RealParams(widths=[8, 16], depths=[1, 2], steps=7, fit_from_step=2, warmup_steps=1)
+    assert family_key(other, cpu) != family_key(P, cpu)
+    assert family_key(RealParams(**{**P.model_dump(), "es_population": 4}), cpu) == \
+        family_key(P, cpu)  # ES settings do not change the family
+    assert not list(tmp_path.glob("*.tmp*"))  # written atomically, no leftovers

@@ -56,7 +56,10 @@ class ChapterParams(BaseModel):
     def describe(cls) -> list[dict[str, str]]:
         """One row per parameter: name, type, default, allowed range, meaning (for re-run boxes)."""
         rows = []
-        for name, field in cls.model_fields.items():
+        # the chapter's own parameters first, its real-model section's (real_*) after them
+        names = sorted(cls.model_fields, key=lambda n: n.startswith("real_"))
+        for name in names:
+            field = cls.model_fields[name]
             rows.append(
                 {
                     "name": name,

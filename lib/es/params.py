@@ -14,13 +14,14 @@ from typing import Annotated
 from pydantic import Field
 
 from lib.core.params import ChapterParams, require
+from lib.real.params import RealEsFields, check_real
 
 PopSize = Annotated[int, Field(ge=2, le=100_000)]
 Dim = Annotated[int, Field(ge=1, le=100_000_000)]
 Hidden = Annotated[int, Field(ge=1, le=65_536)]
 
 
-class EsCurvatureParams(ChapterParams):
+class EsCurvatureParams(RealEsFields, ChapterParams):
     """Quadratic stochastic ascent, perturbation geometry, and ES on a digits MLP."""
 
     # ---- the quadratic model (Eq. 14) ----
@@ -91,6 +92,7 @@ class EsCurvatureParams(ChapterParams):
     n_boot: int = Field(1000, ge=50, le=100_000, description="bootstrap resamples")
 
     def check(self) -> None:
+        check_real(self)
         require(self.ref_pop in self.pop_sizes, "ref_pop",
                 f"{self.ref_pop} must be one of pop_sizes = {self.pop_sizes}")
         require(self.decay_pop in self.es_pops, "decay_pop",

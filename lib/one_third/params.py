@@ -13,13 +13,14 @@ from typing import Annotated
 from pydantic import Field
 
 from lib.core.params import ChapterParams, require
+from lib.real.params import RealOneThirdFields, check_real
 
 PositiveLr = Annotated[float, Field(gt=0, le=1000)]
 Temperature = Annotated[float, Field(gt=0, le=100)]
 TauBound = Annotated[float, Field(gt=0, le=1e12)]
 
 
-class OneThirdParams(ChapterParams):
+class OneThirdParams(RealOneThirdFields, ChapterParams):
     """Softmax teacher-student head: lr × temperature × seed sweeps for Adam and SGD."""
 
     n_embd: int = Field(32, ge=2, le=1024, description="input width d of the head")
@@ -60,6 +61,7 @@ class OneThirdParams(ChapterParams):
                                         "the measured size on CPU")
 
     def check(self) -> None:
+        check_real(self)
         require(self.n_logs <= self.steps, "n_logs",
                 f"{self.n_logs} log points need at least as many steps (steps = {self.steps})")
         for name in ("adam_window", "sgd_window"):

@@ -1,5 +1,6 @@
 """The page's pipeline in a few calls: text and tokenizer from the parameters, the GPT family,
-and SmolLM2's held-out windows. Each section of ``book/real_models.md`` calls these."""
+and SmolLM2's held-out windows. The chapters' "Real models" sections call these through
+:mod:`lib.real.section`."""
 
 from __future__ import annotations
 

@@ -1,15 +1,24 @@
-"""Parameters of the "Real models, offline" page. Defaults = the ``default`` profile (2 CPU cores,
-a few minutes); ``book/params/real_models/{smoke,full}.yaml`` hold the others (``full`` is sized
-for one GPU: a larger GPT family on more text, all-pairs overlaps, the ES probe at the papers'
-population sizes)."""
+"""Parameters of the "Real models" sections of the chapters.
+
+:class:`RealParams` holds every knob of ``lib.real`` under its plain name (``widths``, ``steps``,
+...); its defaults are the ``default`` profile. A chapter does not use it directly: its parameter
+model inherits one of the mixins below (``RealSuperpositionFields``, ...), which carry the fields
+that chapter's section needs under a ``real_`` prefix (``real_widths``, ``real_steps``, ...), with
+the same ranges and descriptions, so they never clash with the toy's own parameters and show up in
+the chapter's re-run box. :func:`real_view` turns a chapter's parameters back into a validated
+:class:`RealParams` for the ``lib.real`` functions; fields a chapter does not carry keep their
+defaults. Chapters that share a field group (text, GPT family) get the same family from
+:mod:`lib.real.family_cache` when their values agree.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, create_model
 
-from lib.core.params import ChapterParams, require
+from lib.core.params import ChapterParams, ParameterError, require
 from lib.real.assets import CORPUS_KEYS
 
 Width = Annotated[int, Field(ge=8, le=4096)]
@@ -123,3 +132,74 @@ class RealParams(ChapterParams):
                 f"N cannot exceed the perturbation pool ({pool})")
         require(self.heldout_chars >= 4 * self.block_size, "heldout_chars",
                 "must hold several context windows")
+
+
+# ---- the chapters' view: prefixed field groups ------------------------------------------------
+
+PREFIX = "real_"
+TEXT = ("corpora", "heldout_fraction", "tokenizer", "vocab_size", "tokenizer_chars",
+        "train_chars", "heldout_chars")
+FAMILY = ("widths", "depths", "n_seeds", "steps", "batch_size", "block_size", "lr",
+          "warmup_steps", "schedule", "n_evals", "eval_windows", "fit_from_step")
+PROBE = ("probe_windows", "probe_length")
+ES = ("es_style", "es_prompts", "es_sigma", "es_alpha", "es_population", "es_iterations",
+      "es_max_new_tokens", "bestofn_pool", "bestofn_ns")
+
+
+def _prefixed(name: str, fields: tuple[str, ...]) -> type[BaseModel]:
+    """A pydantic mixin with ``real_<field>`` copies of RealParams' fields (same type, default,
+    range and description)."""
+    spec: dict[str, Any] = {}
+    for f in fields:
+        info = RealParams.model_fields[f]
+        spec[PREFIX + f] = (info.annotation, Field(info.default, description=info.description,
+                                                   **_constraints(info)))
+    return create_model(name, __base__=BaseModel, __doc__=f"``real_`` fields: {fields}", **spec)
+
+
+def _constraints(info: Any) -> dict[str, Any]:
+    out = {}
+    for m in info.metadata:
+        for attr in ("ge", "gt", "le", "lt", "min_length", "max_length"):
+            v = getattr(m, attr, None)
+            if v is not None:
+                out[attr] = v
+    return out
+
+
+RealSuperpositionFields = _prefixed(
+    "RealSuperpositionFields",
+    TEXT + FAMILY + ("overlap_rows", "overlap_subsets", "n_boot", "exponent_tol"))
+RealOneThirdFields = _prefixed(
+    "RealOneThirdFields", TEXT + FAMILY + PROBE + ("n_boot", "tau_boot", "tau_tol"))
+RealDepthFields = _prefixed(
+    "RealDepthFields",
+    TEXT + FAMILY + PROBE + ("skip_windows", "skip_every", "n_boot", "four_term_boot",
+                             "exponent_tol", "angle_tol"))
+RealEsFields = _prefixed("RealEsFields", ES + ("n_boot",))
+RealUniversalityFields = _prefixed(
+    "RealUniversalityFields",
+    TEXT + FAMILY + PROBE + ("four_term_boot", "exponent_tol", "tau_tol"))
+
+
+def real_view(params: ChapterParams) -> RealParams:
+    """The chapter's ``real_*`` fields (plus seed, device, profile) as a validated RealParams.
+    A failed cross-check names the chapter's prefixed parameter."""
+    values = {k.removeprefix(PREFIX): v for k, v in params.model_dump().items()
+              if k.startswith(PREFIX)}
+    values |= {"profile": params.profile, "seed": params.seed, "device": params.device}
+    try:
+        return RealParams.validated(values)
+    except ParameterError as err:
+        own = set(values) - {"profile", "seed", "device"}
+
+        def rename(m: re.Match) -> str:
+            name = m.group(1)
+            return f"parameter '{PREFIX + name if name in own else name}'"
+
+        raise ParameterError(re.sub(r"parameter '(\w+)'", rename, str(err))) from None
+
+
+def check_real(params: ChapterParams) -> None:
+    """Cross-checks of a chapter's ``real_*`` fields (call from the chapter's ``check``)."""
+    real_view(params)

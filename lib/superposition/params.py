@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from lib.core.params import ChapterParams, require
+from lib.real.params import RealSuperpositionFields, check_real
 
 Width = Annotated[int, Field(ge=2, le=4096)]
 Exponent = Annotated[float, Field(ge=0.0, le=4.0)]
@@ -14,7 +15,7 @@ Gamma = Annotated[float, Field(ge=-2.0, le=2.0)]
 LrRule = Literal["exp17", "exp10"]
 
 
-class SuperpositionParams(ChapterParams):
+class SuperpositionParams(RealSuperpositionFields, ChapterParams):
     """Sizes of the four experiments: strong-regime width sweep, weak-regime sweep, (γ, α)
     phase diagram, and the training-dynamics comparison."""
 
@@ -65,6 +66,7 @@ class SuperpositionParams(ChapterParams):
     cpu_chunk: int = Field(8, ge=1, le=256, description="members per chunk on CPU (measured)")
 
     def check(self) -> None:
+        check_real(self)
         require(max(self.widths) < self.n_features, "widths",
                 f"every width must be below n_features = {self.n_features}")
         require(max(self.phase_widths) < self.phase_n_features, "phase_widths",

@@ -12,11 +12,12 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from lib.core.params import ChapterParams, require
+from lib.real.params import RealUniversalityFields, check_real
 
 N_RUNS = 245  # rows of data/chinchilla_losses_with_shapes.csv
 
 
-class UniversalityParams(ChapterParams):
+class UniversalityParams(RealUniversalityFields, ChapterParams):
     """Fits of the four-term and Chinchilla laws, bootstrap sizes, and the frontier's compute."""
 
     exclude_top: int = Field(
@@ -62,6 +63,7 @@ class UniversalityParams(ChapterParams):
     )
 
     def check(self) -> None:
+        check_real(self)
         kept = N_RUNS - max([self.exclude_top, *self.scan_excludes])
         require(kept >= 40, "scan_excludes",
                 f"excluding {max([self.exclude_top, *self.scan_excludes])} runs leaves fewer "
