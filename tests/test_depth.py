@@ -3,6 +3,7 @@ padded members equal unpadded models through training, the layer probes on const
 exponent fits on synthetic data, parameters."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,21 +11,30 @@ import torch
 
 from lib.core.claims import judge_above
 from lib.core.params import ParameterError
-from lib.depth.analysis import depth_exponent, drift, loss_matrix, verdict
+from lib.depth.analysis import depth_exponent, drift, fitted_members, loss_matrix, verdict
 from lib.depth.backprop import backward, forward_cached
 from lib.depth.model import (
     HIDDEN,
     N_EMBD,
+    final_stream,
     forward,
     mlp_update,
     rmsnorm,
     stack_members,
+    stream_overflowed,
     student_weights,
     teacher_weights,
 )
 from lib.depth.optim import MemberAdam
 from lib.depth.params import DepthParams
-from lib.depth.probes import ablations, angles, successive_update_angles, update_rms
+from lib.depth.probes import (
+    ablation_sweep,
+    ablations,
+    angles,
+    probe_sweep,
+    successive_update_angles,
+    update_rms,
+)
 from lib.depth.reference import ToyResNet, train_alone
 from lib.depth.sweep import (
     Member,
@@ -33,6 +43,7 @@ from lib.depth.sweep import (
     Teacher,
     build_teacher,
     checkpoint_steps,
+    init_student,
     lr_factor,
     member_grid,
     plan_chunks,
@@ -97,9 +108,9 @@ def test_handwritten_backward_matches_finite_differences(integrator):
     _, st = _random_stack([3, 2], integrator, seed=2)
     for name in ("w_fc", "b_fc", "w_proj"):
         setattr(st, name, getattr(st, name).double())
-    x = torch.randn(2, 6, N_EMBD, dtype=torch.float64)
-    target = torch.randn(2, 6, N_EMBD, dtype=torch.float64)
-    g = torch.Generator().manual_seed(5)
+    g = torch.Generator().manual_seed(5)  # seeded: a random draw can sit on a ReLU kink
+    x = torch.randn(2, 6, N_EMBD, generator=g, dtype=torch.float64)
+    target = torch.randn(2, 6, N_EMBD, generator=g, dtype=torch.float64)
     direction = [torch.randn(p.shape, generator=g, dtype=torch.float64) * m
                  for p, m in zip(st.parameters(), st.masks(), strict=True)]
 
@@ -310,3 +321,54 @@ def test_params_defaults_and_bad_input():
         DepthParams.validated({"depths": [0, 4]})
     with pytest.raises(ParameterError, match="lr_multiplier"):
         DepthParams.validated({"lr_multiplier": -1})
+    # absurd learning rates are allowed (to show divergence); bad input still is not
+    assert DepthParams.validated({"lr_multiplier": 1e7}).lr_multiplier == 1e7
+    for bad in (0, "abc", float("nan"), float("inf"), 1e13):
+        with pytest.raises(ParameterError, match="lr_multiplier"):
+            DepthParams.validated({"lr_multiplier": bad})
+
+
+# ---- divergence -----------------------------------------------------------------------------
+
+
+def test_overflowed_stream_is_a_diverged_member_and_leaves_the_others_alone():
+    """A student whose residual stream overflows float32 has a *finite* loss after the final
+    RMSNorm (rsqrt(inf) = 0: zero output); the sweep must mark it diverged (NaN test loss), the
+    fits must skip it, and the students trained beside it must not notice."""
+    members = member_grid([2, 4, 8], [0.0], 2, loss="mse")
+    init = [init_student(m, TINY) for m in members]
+    bad = 1  # ℓ=4, replicate 0
+    init[bad]["w_proj"].fill_(1e20)  # h ≈ 1e21: finite, but its mean square is not
+    h, _ = final_stream(stack_members([init[bad]]), torch.randn(1, 8, N_EMBD))
+    assert torch.isfinite(h).all() and stream_overflowed(h).all()
+    assert torch.isfinite(rmsnorm(h)).all()  # what the norm would have hidden
+
+    chunk = train_chunk(members, TINY, CPU, init=init)
+    res = SweepResult(members, checkpoint_steps(TINY.steps, TINY.n_checkpoints),
+                      chunk.test_loss.numpy(), chunk.weights, 0.0, 1)
+    assert res.ok.tolist() == [i != bad for i in range(len(members))]
+    assert np.isnan(res.test_loss[bad]).all()
+    assert res.frame().groupby("depth").finite.all().to_dict() == {2: True, 4: False, 8: True}
+    _, y = loss_matrix(res, 0.0)
+    assert np.isnan(y).sum() == 1 and fitted_members(res, 0.0) == len(members) - 1
+    assert math.isfinite(depth_exponent(res, 0.0, n_boot=50).estimate)
+
+    others = [m for i, m in enumerate(members) if i != bad]
+    alone = train_chunk(others, TINY, CPU, init=[w for i, w in enumerate(init) if i != bad])
+    np.testing.assert_allclose(np.delete(chunk.test_loss.numpy(), bad, axis=0),
+                               alone.test_loss.numpy(), rtol=1e-4)
+
+
+def test_absurd_learning_rate_diverges_every_student_and_nothing_crashes():
+    cfg = replace(TINY, lr_multiplier=1e12)
+    res = train_sweep(member_grid([2, 4], [0.0, 1.0], 2), cfg, CPU)
+    assert not res.ok.any() and not res.frame().finite.any()
+    b = depth_exponent(res, 0.0, n_boot=20)
+    assert math.isnan(b.estimate) and fitted_members(res, 0.0) == 0
+    v, why = verdict(b, 1.0, 0.2, math.nan, 0.02)
+    assert v == "not_reached" and "diverged" in why
+    probes, ablated = probe_sweep(res, cfg, 16), ablation_sweep(res, cfg, 4, 16, 1)
+    assert probes.empty and ablated.empty
+    assert math.isnan(ablated.mean(numeric_only=True)["drop_one_middle"])
+    sane = train_sweep(member_grid([2, 4], [0.0, 1.0], 2), TINY, CPU)
+    assert sane.ok.all()  # the default learning rate does not diverge

@@ -234,7 +234,7 @@ def execute(page: Page, profile: str, timeout: int, log: bool = False) -> float:
         raise BookError(
             f"chapter '{page.name}' failed in cell {err.cell_index} (In [{err.exec_count}]): "
             f"{err.ename}: {err.evalue}\n  partial executed notebook kept at "
-            f"{failed.relative_to(REPO_ROOT)}"
+            f"{_shown(failed)}"
         ) from None
     except BaseException:
         if partial.exists():
@@ -424,3 +424,11 @@ def run_book(
     index = build_html(staged, profile)
     print(f"book built: {index}", flush=True)
     return index
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the repository when inside it (shorter messages), else as is."""
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

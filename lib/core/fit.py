@@ -12,6 +12,7 @@ reported as the *exponent* (positive for a decreasing curve), as the papers do (
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -201,7 +202,10 @@ def bootstrap_exponent(
         raise ValueError(f"y must have shape (n_seeds, {x.size}), got {y.shape}")
 
     def exponent_of(block: np.ndarray, point_idx: np.ndarray | None = None) -> float:
-        with np.errstate(invalid="ignore", divide="ignore"):
+        # a resample may draw only diverged (NaN) replicates at a point: its mean is NaN, which
+        # the fit then rejects, without numpy's "Mean of empty slice" warning in the notebook
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             logs = np.where(block > 0, np.log(np.where(block > 0, block, 1.0)), np.nan)
             mean = np.exp(np.nanmean(logs, axis=0))
         xs, ms = (x, mean) if point_idx is None else (x[point_idx], mean[point_idx])

@@ -11,6 +11,7 @@ tolerance (stating what the judge would have said).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,13 @@ def loss_matrix(result: SweepResult, rho: float, temperature: float | None = Non
     return depths, y
 
 
+def fitted_members(result: SweepResult, rho: float, temperature: float | None = None,
+                   checkpoint: int = -1) -> int:
+    """How many members enter the fit of :func:`depth_exponent`: the finite entries of
+    :func:`loss_matrix` (diverged members are NaN there and left out)."""
+    return int(np.isfinite(loss_matrix(result, rho, temperature, checkpoint)[1]).sum())
+
+
 def depth_exponent(result: SweepResult, rho: float, temperature: float | None = None,
                    checkpoint: int = -1, n_boot: int = 1000, seed: int = 0) -> Bootstrap:
     """α_ℓ from a log-log fit of the replicate-geometric-mean loss against depth, with a
@@ -46,7 +54,11 @@ def depth_exponent(result: SweepResult, rho: float, temperature: float | None = 
     depths, y = loss_matrix(result, rho, temperature, checkpoint)
     if np.isfinite(y).any(axis=0).sum() < 2:  # fewer than 2 depths with a finite loss
         return Bootstrap(math.nan, math.nan, math.nan, 0.95, np.array([]))
-    return bootstrap_exponent(depths, y, over="both", n_boot=n_boot, seed=seed)
+    with warnings.catch_warnings():
+        # a resample that drew only the diverged replicates of a depth averages an all-NaN
+        # column; lib.core.fit drops that point, but numpy warns about it first
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        return bootstrap_exponent(depths, y, over="both", n_boot=n_boot, seed=seed)
 
 
 def exponent_trajectory(result: SweepResult, rho: float, temperature: float | None = None,
@@ -71,8 +83,11 @@ def drift(trajectory: pd.DataFrame) -> float:
 
 def verdict(b: Bootstrap, paper: float, tol: float, moved: float, converge_tol: float
             ) -> tuple[Verdict, str]:
-    """``judge`` if the exponent has converged (|drift| ≤ converge_tol), else ``not_reached``."""
+    """``judge`` if the exponent has converged (|drift| ≤ converge_tol), else ``not_reached``
+    (also when there is no finite exponent at all, e.g. every student diverged)."""
     v, why = judge(b.estimate, b.ci_low, b.ci_high, paper, tol)
+    if not math.isfinite(b.estimate):
+        return v, why
     if not math.isfinite(moved) or abs(moved) > converge_tol:
         return "not_reached", (
             f"not converged: α moved by {moved:+.2f} over the last doubling of steps "

@@ -136,6 +136,13 @@ def forward(stack: ResidualStack, x: torch.Tensor, record: bool = False,
     residual stream ``[h_0, …, h_L]`` after each layer (``h_0 = rmsnorm(x)``; a member shallower
     than ``L`` keeps its last state, its padding being the identity).
     """
+    h, states = final_stream(stack, x, record, skip_padding)
+    return rmsnorm(h), states
+
+
+def final_stream(stack: ResidualStack, x: torch.Tensor, record: bool = False,
+                 skip_padding: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """:func:`forward` without the final norm: ``h_L`` (M, B, d) and the recorded states."""
     per = mlps_per_layer(stack.integrator)
     h = rmsnorm(x)  # (M, B, d)
     states = [h] if record else []
@@ -156,7 +163,14 @@ def forward(stack: ResidualStack, x: torch.Tensor, record: bool = False,
         h = hout if n == M else torch.cat([hout, h[n:]], dim=0)  # (M, B, d)
         if record:
             states.append(h)
-    return rmsnorm(h), states
+    return h, states
+
+
+def stream_overflowed(h: torch.Tensor) -> torch.Tensor:
+    """(M,) True where the residual stream ``h`` (M, B, d) left the float range for some input:
+    its mean square is not finite. ``rmsnorm`` hides this (``rsqrt(inf) = 0`` gives a zero
+    output and a finite loss), so a diverged student must be caught here, before the norm."""
+    return ~torch.isfinite(h.square().mean(-1)).all(-1)
 
 
 # ---- initialisation ------------------------------------------------------------------------

@@ -137,6 +137,10 @@ def probe_sweep(result: SweepResult, cfg: SweepConfig, n_tokens: int,
         f.insert(0, "replicate", m.replicate)
         f.insert(0, "rho", m.rho)
         frames.append(f)
+    if not frames:  # every student diverged: an empty (numeric) table, not an error
+        return pd.DataFrame(columns=["rho", "replicate", "depth", "layer", "relative_position",
+                                     "update_rms", "update_rms_x_depth", "angle_to_next"],
+                            dtype=float)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -151,4 +155,7 @@ def ablation_sweep(result: SweepResult, cfg: SweepConfig, depth: int, n_tokens: 
         out = ablations(result.weights[i], teacher, x, n_permutations, seed=cfg.seed + i,
                         loss=m.loss, temperature=m.temperature)
         rows.append({"rho": m.rho, "replicate": m.replicate, "depth": m.depth, **out})
-    return pd.DataFrame(rows)
+    columns = ["rho", "replicate", "depth", "loss", "drop_one_middle", "shuffle_middle"]
+    if not rows:  # every student of this depth diverged: an empty (numeric) table
+        return pd.DataFrame(columns=columns, dtype=float)
+    return pd.DataFrame(rows, columns=columns)

@@ -37,12 +37,15 @@ from lib.depth.backprop import backward, forward_cached
 from lib.depth.model import (
     N_EMBD,
     ResidualStack,
+    final_stream,
     forward,
     head_weight,
     kl_to_teacher,
     mlps_per_layer,
     mse_to_teacher,
+    rmsnorm,
     stack_members,
+    stream_overflowed,
     student_weights,
     teacher_weights,
 )
@@ -229,15 +232,18 @@ class ChunkProblem:
         return kl_to_teacher(z_s @ self.heads * self.inv_temp, t_logprobs)
 
     def test_losses(self, batch: int = 2048) -> torch.Tensor:
-        """(M,) loss on the fixed test inputs."""
+        """(M,) loss on the fixed test inputs; NaN for a student whose residual stream
+        overflowed on some test input (diverged: see ``model.stream_overflowed``)."""
+        n = self.x_test.shape[1]
+        total = torch.zeros(len(self.members), device=self.device)
+        overflowed = torch.zeros(len(self.members), dtype=torch.bool, device=self.device)
         with torch.no_grad():
-            parts = [
-                self.member_losses(forward(self.student, self.x_test[self.tix, i:i + batch])[0],
-                                   self.z_test[:, i:i + batch])
-                * min(batch, self.x_test.shape[1] - i)
-                for i in range(0, self.x_test.shape[1], batch)
-            ]
-            return torch.stack(parts).sum(0) / self.x_test.shape[1]
+            for i in range(0, n, batch):
+                h, _ = final_stream(self.student, self.x_test[self.tix, i:i + batch])  # (M,b,d)
+                overflowed |= stream_overflowed(h)
+                total += self.member_losses(rmsnorm(h), self.z_test[:, i:i + batch]) * min(
+                    batch, n - i)
+        return torch.where(overflowed, torch.nan, total / n)
 
     def gradients(self, x: torch.Tensor, z_teacher: torch.Tensor
                   ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -316,7 +322,9 @@ class SweepResult:
     weights: list[dict[str, torch.Tensor]]
     wall_s: float
     n_chunks: int
-    ok: np.ndarray = field(init=False)  # (N,) True where the member stayed finite
+    # (N,) True where the member stayed finite: a finite test loss at every checkpoint
+    # (a student whose residual stream overflowed has NaN there, see test_losses)
+    ok: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.ok = finite_members(torch.as_tensor(self.test_loss)).numpy()
