@@ -1,138 +1,218 @@
 """ES curvature chapter: batched sweeps against one-run-at-a-time loops, on the same work.
 
-- ``quadratic_mc``: the Monte Carlo of Eq. 14 (128 modes). Batched: members (replicates) in
-  chunks of ``CPU_MC_MEMBERS`` (all at once on CUDA), one tensor op per step. Loop: one replicate
-  at a time. Extra batched rows at other chunk sizes show where the CPU chunk size comes from.
-- ``es_network``: ES fine-tuning of the digits MLP (width 32, N = 30, reward set of 100).
-  Batched: :func:`lib.es.estimator.run_es_chunked`, every run's population one tensor program.
-  Loop: the authors' way (VsonicV/es-fine-tuning-paper): one model; per iteration and per
-  perturbation draw the noise from the member's seed, perturb the parameters in place, score,
-  restore; z-score; update.
+Two workloads, each with a ``members`` and a ``model_size`` series (and, outside quick mode on a
+CPU, a ``chunk`` series showing where the chapter's chunk sizes come from):
+
+- ``quadratic MC``: the Monte Carlo of Eq. 14 (population N = 10, 300 steps in quick mode).
+  Members are replicates; the size knob is the number of modes D (the chapter's 128: 16 stiff +
+  112 flat, scaled). Batched: chunks of ``CPU_MC_MEMBERS`` replicates (all at once on CUDA), one
+  tensor op per step, as :func:`lib.es.experiments.monte_carlo_sweep` runs them. Loop: one
+  replicate at a time.
+- ``ES network``: ES fine-tuning of the digits MLP (N = 30, reward set of 100). Members are runs;
+  the size knob is the hidden width (the chapter's 32). Batched:
+  :func:`lib.es.estimator.run_es_chunked`, at most ``CPU_NETS_PER_CHUNK`` perturbed networks per
+  program on a CPU. Loop: the authors' way (VsonicV/es-fine-tuning-paper): one model; per
+  iteration and per perturbation draw the noise from the member's seed, perturb the parameters in
+  place, score, restore; z-score; update.
 
 ``peak_mem_mb``: ``torch.cuda.max_memory_allocated`` on CUDA; on CPU the analytic size of what a
 chunk holds (``quadratic.simulate_memory_bytes``, ``network.population_memory_bytes``).
+
+    python -m benchmarks --only es [--device cuda] [--quick]
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
+from benchmarks.harness import Scaling, make_row, scaling_rows, timed
+from lib.core.ensemble import chunk_size_for
 from lib.es import quadratic
 from lib.es.estimator import CPU_NETS_PER_CHUNK, EsRun, run_es_chunked, zscore
 from lib.es.experiments import CPU_MC_MEMBERS
 from lib.es.network import MLP, expected_accuracy, load_digits_task, population_memory_bytes
 
 CHAPTER = "es_curvature"
+POP_MC, POP_NET = 10, 30
+ALPHA_MC, SIGMA_MC = 0.1, 1.0
+ALPHA_NET, SIGMA_NET, REWARD_SET = 0.5, 0.05, 100
 
 
-def _sync(device: torch.device) -> None:
+# ---- the quadratic Monte Carlo --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class McWork:
+    members: int
+    spec: quadratic.Spectrum
+    steps: int
+
+
+def spectrum(dim: int) -> quadratic.Spectrum:
+    """The chapter's two-block spectrum (1/8 stiff modes at λ = 1, 7/8 flat at λ = 0.05)."""
+    return quadratic.Spectrum.two_block(dim // 8, 1.0, 1.0, dim - dim // 8, 0.05, 0.0)
+
+
+def mc_chunk(work: McWork, device: torch.device, cpu_members: int = CPU_MC_MEMBERS) -> int:
+    return chunk_size_for(device, work.members, cpu_members)
+
+
+def mc_batched(work: McWork, device: torch.device, cpu_members: int = CPU_MC_MEMBERS) -> None:
+    pops = torch.full((work.members,), POP_MC)
+    size = mc_chunk(work, device, cpu_members)
+    for c, start in enumerate(range(0, work.members, size)):
+        gen = torch.Generator(device=device).manual_seed(c)
+        quadratic.simulate(work.spec, ALPHA_MC, SIGMA_MC, pops[start: start + size], work.steps,
+                           gen)
+
+
+def mc_loop(work: McWork, device: torch.device) -> None:
+    pops = torch.full((work.members,), POP_MC)
+    for m in range(work.members):
+        gen = torch.Generator(device=device).manual_seed(m)
+        quadratic.simulate(work.spec, ALPHA_MC, SIGMA_MC, pops[m: m + 1], work.steps, gen)
+
+
+def mc_memory(work: McWork, mode: str, device: torch.device,
+              cpu_members: int = CPU_MC_MEMBERS) -> int:
+    size = 1 if mode == "loop" else mc_chunk(work, device, cpu_members)
+    return quadratic.simulate_memory_bytes(size, work.spec.dim, work.steps)
+
+
+def mc_scaling(quick: bool) -> Scaling:
+    return Scaling(
+        chapter=CHAPTER, workload=f"quadratic MC (N = {POP_MC})", size_knob="modes D",
+        base_size=128, sizes=(128, 256, 512, 1024), size_members=16,
+        steps=300 if quick else 2000,
+        build=lambda members, dim, steps: McWork(members, spectrum(dim), steps),
+        batched=mc_batched, loop=mc_loop, memory=mc_memory, chunk=mc_chunk,
+        n_params=lambda dim: dim, quick_members=(1, 4, 16, 64, 256, 1024),
+        quick_loop_members=(1, 4, 16, 64))
+
+
+# ---- ES on the digits network ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NetWork:
+    mlp: MLP
+    theta0: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    runs: list[EsRun]
+    iters: int
+
+
+_TASK = {}
+
+
+def net_work(members: int, hidden: int, iters: int, device: torch.device) -> NetWork:
+    if device.type not in _TASK:
+        _TASK[device.type] = load_digits_task(0, 1200, REWARD_SET, 1).to(device)
+    task = _TASK[device.type]
+    mlp = MLP(hidden)
+    theta0 = mlp.init(torch.Generator(device=device).manual_seed(0))
+    return NetWork(mlp, theta0, task.x_reward, task.y_reward,
+                   [EsRun(POP_NET, s) for s in range(members)], iters)
+
+
+def net_nets_per_chunk(work: NetWork, device: torch.device,
+                       nets_per_chunk: int = CPU_NETS_PER_CHUNK) -> int:
+    """Perturbed networks in the largest chunk of :func:`run_es_chunked` (equal populations)."""
+    total = POP_NET * len(work.runs)
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        return total
+    return min(total, POP_NET * max(1, nets_per_chunk // POP_NET))
 
 
-def _timed(fn, device: torch.device) -> tuple[float, float | None]:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    _sync(device)
-    t0 = time.perf_counter()
-    fn()
-    _sync(device)
-    wall = time.perf_counter() - t0
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return wall, peak
+def net_batched(work: NetWork, device: torch.device,
+                nets_per_chunk: int = CPU_NETS_PER_CHUNK) -> None:
+    def f(theta: torch.Tensor) -> torch.Tensor:
+        return expected_accuracy(work.mlp, theta, work.x, work.y)
+
+    run_es_chunked(f, work.theta0, work.runs, ALPHA_NET, SIGMA_NET, work.iters, work.iters,
+                   nets_per_chunk=nets_per_chunk)
 
 
-def _row(workload: str, mode: str, members: int, steps: int, wall: float, mem_mb: float,
-         **extra) -> dict:
-    return {"chapter": CHAPTER, "workload": workload, "mode": mode, "members": members,
-            "steps": steps, "wall_s": wall, "member_steps_per_s": members * steps / wall,
-            "peak_mem_mb": mem_mb, **extra}
-
-
-def bench_quadratic(device: torch.device, members: int, steps: int) -> list[dict]:
-    spec = quadratic.Spectrum.two_block(16, 1.0, 1.0, 112, 0.05, 0.0)
-    pops = torch.full((members,), 10)
-
-    def batched(chunk: int) -> None:
-        size = members if device.type == "cuda" else chunk
-        for start in range(0, members, size):
-            gen = torch.Generator(device=device).manual_seed(start)
-            quadratic.simulate(spec, 0.1, 1.0, pops[start: start + size], steps, gen)
-
-    def loop() -> None:
-        for m in range(members):
-            gen = torch.Generator(device=device).manual_seed(m)
-            quadratic.simulate(spec, 0.1, 1.0, pops[m: m + 1], steps, gen)
-
-    rows = []
-    chunks = [CPU_MC_MEMBERS] if device.type == "cuda" else sorted({32, CPU_MC_MEMBERS, 1024})
-    for chunk in chunks:
-        wall, peak = _timed(lambda c=chunk: batched(c), device)
-        size = members if device.type == "cuda" else min(chunk, members)
-        mem = peak if peak is not None else quadratic.simulate_memory_bytes(size, spec.dim,
-                                                                            steps) / 2**20
-        workload = "quadratic_mc" if chunk == CPU_MC_MEMBERS else f"quadratic_mc[chunk={chunk}]"
-        rows.append(_row(workload, "batched", members, steps, wall, mem, chunk=size))
-    wall, peak = _timed(loop, device)
-    mem = peak if peak is not None else quadratic.simulate_memory_bytes(1, spec.dim, steps) / 2**20
-    rows.append(_row("quadratic_mc", "loop", members, steps, wall, mem, chunk=1))
-    return rows
-
-
-def _es_loop(mlp: MLP, theta0: torch.Tensor, x: torch.Tensor, y: torch.Tensor, runs: list[EsRun],
-             alpha: float, sigma: float, iters: int) -> None:
+def net_loop(work: NetWork, device: torch.device) -> None:
     """One run at a time, one model evaluated per perturbation, as in the authors' code."""
-    for run in runs:
-        theta = theta0.clone()
+    for run in work.runs:
+        theta = work.theta0.clone()
         gen = torch.Generator(device=theta.device).manual_seed(run.seed)
-        for _ in range(iters):
+        for _ in range(work.iters):
             seeds = torch.randint(0, 2**31 - 1, (run.pop_size,), generator=gen).tolist()
             rewards = torch.empty(run.pop_size, device=theta.device)
             for n, s in enumerate(seeds):
                 g = torch.Generator(device=theta.device).manual_seed(s)
                 noise = torch.randn(theta.shape, generator=g, device=theta.device)
-                theta.add_(sigma * noise)  # perturb in place
-                rewards[n] = expected_accuracy(mlp, theta[None], x, y)[0]
-                theta.sub_(sigma * noise)  # restore
+                theta.add_(SIGMA_NET * noise)  # perturb in place
+                rewards[n] = expected_accuracy(work.mlp, theta[None], work.x, work.y)[0]
+                theta.sub_(SIGMA_NET * noise)  # restore
             z = zscore(rewards[None], torch.ones(1, run.pop_size, dtype=torch.bool,
                                                   device=theta.device))[0]
             update = torch.zeros_like(theta)
             for n, s in enumerate(seeds):  # regenerate each member's noise from its seed
                 g = torch.Generator(device=theta.device).manual_seed(s)
                 update.add_(torch.randn(theta.shape, generator=g, device=theta.device), alpha=z[n])
-            theta.add_(alpha / run.pop_size * update)
+            theta.add_(ALPHA_NET / run.pop_size * update)
 
 
-def bench_network(device: torch.device, runs_n: int, iters: int) -> list[dict]:
-    task = load_digits_task(0, 1200, 100, 1).to(device)
-    mlp = MLP(32)
-    theta0 = mlp.init(torch.Generator(device=device).manual_seed(0))
-    runs = [EsRun(30, s) for s in range(runs_n)]
+def net_memory(work: NetWork, mode: str, device: torch.device,
+               nets_per_chunk: int = CPU_NETS_PER_CHUNK) -> int:
+    nets = 1 if mode == "loop" else net_nets_per_chunk(work, device, nets_per_chunk)
+    return population_memory_bytes(work.mlp, nets, REWARD_SET)
 
-    def f(theta: torch.Tensor) -> torch.Tensor:
-        return expected_accuracy(mlp, theta, task.x_reward, task.y_reward)
 
+def net_scaling(quick: bool, device: torch.device) -> Scaling:
+    return Scaling(
+        chapter=CHAPTER, workload=f"ES network (N = {POP_NET}, digits MLP)",
+        size_knob="hidden width", base_size=32,
+        sizes=(32, 64, 128) if quick else (32, 64, 128, 256), size_members=4,
+        steps=10 if quick else 50,
+        build=lambda members, hidden, iters: net_work(members, hidden, iters, device),
+        batched=net_batched, loop=net_loop, memory=net_memory,
+        chunk=lambda w, dev: net_nets_per_chunk(w, dev) // POP_NET,
+        n_params=lambda hidden: MLP(hidden).n_params)
+
+
+# ---- chunk sizes (non-quick, CPU) -------------------------------------------------------------
+
+
+def chunk_rows(workload: str, work, sizes: Sequence[int], default: int, batched, loop, memory,
+               size_knob: str, size: int, model_size: int, members: int, steps: int,
+               device: torch.device, per_member: int = 1) -> list[dict]:
+    """One sweep at several chunk sizes (``sizes`` in units of ``per_member``: networks for
+    the ES runs) and the loop."""
+    common = dict(size_knob=size_knob, size=size, model_size=model_size)
     rows = []
-    sizes = [CPU_NETS_PER_CHUNK] if device.type == "cuda" else sorted({30, CPU_NETS_PER_CHUNK,
-                                                                       30 * runs_n})
-    for nets in sizes:
-        wall, peak = _timed(lambda n=nets: run_es_chunked(f, theta0, runs, 0.5, 0.05, iters,
-                                                          iters, nets_per_chunk=n), device)
-        in_chunk = 30 * runs_n if device.type == "cuda" else min(30 * runs_n, max(30, nets))
-        mem = peak if peak is not None else population_memory_bytes(mlp, in_chunk, 100) / 2**20
-        workload = "es_network" if nets == CPU_NETS_PER_CHUNK else f"es_network[nets={nets}]"
-        rows.append(_row(workload, "batched", runs_n, iters, wall, mem, chunk=in_chunk))
-    wall, peak = _timed(lambda: _es_loop(mlp, theta0, task.x_reward, task.y_reward, runs, 0.5,
-                                         0.05, iters), device)
-    mem = peak if peak is not None else population_memory_bytes(mlp, 1, 100) / 2**20
-    rows.append(_row("es_network", "loop", runs_n, iters, wall, mem, chunk=1))
+    for chunk in sizes:
+        t = timed(lambda c=chunk: batched(work, device, c), device)
+        rows.append(make_row(CHAPTER, workload, "chunk", "batched", members, steps, t,
+                             memory(work, "batched", device, chunk),
+                             chunk_members=max(1, chunk // per_member),
+                             chapter_default=chunk == default, **common))
+    t = timed(lambda: loop(work, device), device)
+    rows.append(make_row(CHAPTER, workload, "chunk", "loop", members, steps, t,
+                         memory(work, "loop", device), chunk_members=1, **common))
     return rows
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     dev = torch.device(device)
-    if quick:
-        return bench_quadratic(dev, members=256, steps=300) + bench_network(dev, 6, 10)
-    return bench_quadratic(dev, members=1024, steps=2000) + bench_network(dev, 12, 50)
+    rows = scaling_rows(mc_scaling(quick), dev, quick)
+    rows += scaling_rows(net_scaling(quick, dev), dev, quick)
+    if quick or dev.type == "cuda":
+        return rows
+    mc = McWork(1024, spectrum(128), 300)
+    rows += chunk_rows("quadratic MC, chapter chunk sizes (1024 replicates)", mc,
+                       [32, CPU_MC_MEMBERS, 1024], CPU_MC_MEMBERS, mc_batched, mc_loop,
+                       mc_memory, "modes D", 128, 128, 1024, 300, dev)
+    net = net_work(12, 32, 50, dev)
+    rows += chunk_rows("ES network, chapter chunk sizes (12 runs)", net,
+                       [POP_NET, CPU_NETS_PER_CHUNK, 12 * POP_NET], CPU_NETS_PER_CHUNK,
+                       net_batched, net_loop, net_memory, "hidden width", 32,
+                       MLP(32).n_params, 12, 50, dev, per_member=POP_NET)
+    return rows

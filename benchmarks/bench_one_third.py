@@ -1,31 +1,35 @@
 """Benchmark: the one-third chapter's batched sweep against one model at a time.
 
-Same work in one run: lr × T grids of Adam and SGD (the chapter's default grids, one seed), the
-same steps, batch and logging schedule. Modes:
+Same work in one run (same members, steps, batches, seeds and logging schedule), two modes:
 
 - ``loop``: each config trained alone the authors' way (``exp/exp-1.py``): ``Head`` modules,
   ``torch.optim.Adam``/``SGD``, autograd on ``F.kl_div`` (:func:`lib.one_third.sweep.train_alone`).
 - ``batched``: :func:`lib.one_third.sweep.run_sweep` with the analytic gradient and batched
-  optimisers, at several chunk sizes on a CPU (this is where ``cpu_chunk()`` comes from) and all
-  members at once on CUDA.
+  optimisers, chunked as the chapter runs it (:func:`~lib.one_third.sweep.cpu_chunk` members per
+  chunk on a CPU, all at once on CUDA).
 
-``peak_mem_mb`` is ``torch.cuda.max_memory_allocated`` on CUDA; on a CPU it is the analytic size
-of what one chunk holds (:func:`lib.one_third.sweep.sweep_memory_bytes`). ``cpu_s`` (process
-time) is reported beside the wall time because CPU machines are often shared.
+Series: ``members`` (an Adam lr × T × seed grid, d = 32, V = 128, B = 1024, the paper's exp-1
+head), ``model_size`` (the vocabulary V halved and doubled at 4 members) and, outside quick
+mode, ``chunk``: the chapter's default Adam + SGD grid at several chunk sizes, where
+``cpu_chunk()`` comes from. ``peak_mem_mb`` on a CPU is the analytic size of what one chunk holds
+(:func:`lib.one_third.sweep.sweep_memory_bytes`).
 
     python -m benchmarks --only one_third [--quick] [--device cuda]
 """
 
 from __future__ import annotations
 
-import argparse
-import time
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
-from lib.core.device import set_threads
+from benchmarks.harness import Scaling, make_row, scaling_rows, timed
+from lib.core.ensemble import chunk_size_for, chunks
 from lib.one_third.params import OneThirdParams
 from lib.one_third.sweep import (
+    Member,
     SweepConfig,
     cpu_chunk,
     grid_members,
@@ -34,66 +38,88 @@ from lib.one_third.sweep import (
     train_alone,
 )
 
+CHAPTER = "one_third_time"
 
-def _workload(quick: bool) -> tuple[list, SweepConfig]:
+
+@dataclass(frozen=True)
+class Work:
+    members: list[Member]
+    cfg: SweepConfig
+
+
+def adam_grid(n: int) -> list[Member]:
+    """The first ``n`` members of the chapter's Adam lr × T grid, repeated over seeds 0, 1, …
+    (4 lrs × 4 temperatures per seed: members of one (seed, T) share teacher and data)."""
+    p = OneThirdParams()
+    per_seed = len(p.adam_lrs) * len(p.temperatures)
+    return grid_members("adam", p.adam_lrs, p.temperatures, range(math.ceil(n / per_seed)))[:n]
+
+
+def config(vocab: int, steps: int) -> SweepConfig:
+    p = OneThirdParams()
+    return SweepConfig(p.n_embd, vocab, p.batch_size, steps, min(8, steps), p.test_batches)
+
+
+def chunk_of(work: Work, device: torch.device) -> int:
+    return chunk_size_for(device, len(work.members), cpu_chunk())
+
+
+def memory_bytes(work: Work, mode: str, device: torch.device, chunk: int | None = None) -> int:
+    """Analytic peak of the largest chunk as :func:`run_sweep` cuts it (grouped by optimiser,
+    seed, T, lr), or of one model trained alone (plus autograd's logits and their gradient)."""
+    cfg = work.cfg
+    if mode == "loop":
+        return sweep_memory_bytes(1, cfg) + 2 * cfg.batch_size * cfg.vocab_size * 4
+    size = chunk or chunk_of(work, device)
+    peak = 0
+    for name in sorted({m.optimizer for m in work.members}):
+        mine = sorted((m for m in work.members if m.optimizer == name),
+                      key=lambda m: (m.seed, m.temperature, m.lr))
+        for c in chunks(mine, size):
+            groups = len({(m.seed, m.temperature) for m in c})
+            seeds = len({m.seed for m in c})
+            peak = max(peak, sweep_memory_bytes(len(c), cfg, n_groups=groups, n_seeds=seeds))
+    return peak
+
+
+def scaling(quick: bool) -> Scaling:
+    p = OneThirdParams()
+    return Scaling(
+        chapter=CHAPTER, workload=f"Adam lr×T grid, d={p.n_embd}, B={p.batch_size}",
+        size_knob="vocab V", base_size=p.vocab_size,
+        sizes=(64, 128, 256) if quick else (64, 128, 256, 512),
+        size_members=4, steps=40 if quick else 200,
+        build=lambda members, vocab, steps: Work(adam_grid(members), config(vocab, steps)),
+        batched=lambda w, dev: run_sweep(w.members, w.cfg, dev),
+        loop=lambda w, dev: [train_alone(m, w.cfg, dev) for m in w.members],
+        memory=memory_bytes, chunk=chunk_of, n_params=lambda vocab: vocab * p.n_embd)
+
+
+def chunk_rows(device: torch.device, steps: int, sizes: Sequence[int]) -> list[dict]:
+    """The chapter's default grid (Adam + SGD, one seed) at several chunk sizes, and the loop."""
     p = OneThirdParams()
     members = (grid_members("adam", p.adam_lrs, p.temperatures, [0])
                + grid_members("sgd", p.sgd_lrs, p.temperatures, [0]))
-    steps = 150 if quick else 1000
-    cfg = SweepConfig(p.n_embd, p.vocab_size, p.batch_size, steps, min(p.n_logs, steps),
-                      p.test_batches)
-    return members, cfg
-
-
-def _timed(fn, device: torch.device) -> tuple[float, float, float]:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
-    return time.perf_counter() - wall, time.process_time() - cpu, peak
+    work = Work(members, config(p.vocab_size, steps))
+    name = f"chapter default grid (Adam + SGD, {len(members)} members)"
+    common = dict(size_knob="vocab V", size=p.vocab_size, model_size=p.vocab_size * p.n_embd)
+    rows = []
+    for size in sizes:
+        t = timed(lambda s=size: run_sweep(members, work.cfg, device, chunk_size=s), device)
+        rows.append(make_row(CHAPTER, name, "chunk", "batched", len(members), steps, t,
+                             memory_bytes(work, "batched", device, size), chunk_members=size,
+                             chapter_default=size == chunk_of(work, device), **common))
+    t = timed(lambda: [train_alone(m, work.cfg, device) for m in members], device)
+    rows.append(make_row(CHAPTER, name, "chunk", "loop", len(members), steps, t,
+                         memory_bytes(work, "loop", device), chunk_members=1, **common))
+    return rows
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     """Rows of wall time, member-steps per second and peak memory for loop vs batched."""
     dev = torch.device(device)
-    members, cfg = _workload(quick)
-    M, S = len(members), cfg.steps
-    rows = []
-
-    def row(mode: str, workload: str, wall: float, cpu: float, mem_mb: float, **extra) -> None:
-        rows.append({"chapter": "one_third_time", "workload": workload, "mode": mode,
-                     "members": M, "steps": S, "wall_s": round(wall, 3),
-                     "cpu_s": round(cpu, 3), "member_steps_per_s": round(M * S / wall, 1),
-                     "peak_mem_mb": round(mem_mb, 2), "device": dev.type, **extra})
-
-    work = f"Adam+SGD lr×T grid, d={cfg.n_embd}, V={cfg.vocab_size}, B={cfg.batch_size}"
-    loop_members = members if not quick else members[::2]  # the loop is the slow side
-    wall, cpu, peak = _timed(lambda: [train_alone(m, cfg, dev) for m in loop_members], dev)
-    scale = M / len(loop_members)  # report the loop on the same work (per-member cost × M)
-    one = sweep_memory_bytes(1, cfg) + 2 * cfg.batch_size * cfg.vocab_size * 4  # + autograd
-    row("loop", work, wall * scale, cpu * scale,
-        peak if dev.type == "cuda" else one / 2**20, timed_members=len(loop_members))
-
-    sizes = [M] if dev.type == "cuda" else sorted({4, 8, cpu_chunk(), 16, 32})
-    for size in sizes:
-        wall, cpu, peak = _timed(lambda s=size: run_sweep(members, cfg, dev, chunk_size=s), dev)
-        groups = max(1, size // 4)  # the default grids give 4 lrs per (seed, T) group
-        mem = peak if dev.type == "cuda" else sweep_memory_bytes(
-            min(size, M), cfg, n_groups=groups, n_seeds=1) / 2**20
-        row("batched", work, wall, cpu, mem, chunk_size=size,
-            chapter_default=size == (M if dev.type == "cuda" else cpu_chunk()))
+    rows = scaling_rows(scaling(quick), dev, quick)
+    if not quick:
+        sizes = [32] if dev.type == "cuda" else sorted({4, 8, cpu_chunk(), 16, 32})
+        rows += chunk_rows(dev, 200, sizes)
     return rows
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    args = parser.parse_args()
-    set_threads()  # BOOK_THREADS, as the chapters run
-    for r in run(args.device, args.quick):
-        print(r)

@@ -1,15 +1,23 @@
-"""Superposition width × γ sweep: batched (chunked as the chapter runs it) against one model at
-a time.
+"""Superposition sweeps: batched (chunked as the chapter runs it) against one model at a time.
 
-The work is the chapter's default width sweep crossed with four decays: widths 8, 11, 16, 23, 32
-× γ ∈ {−1, −1/3, 1/3, 1} for one power law (α = 1.2), n = 512 features, batch 256, the authors'
-per-width learning rates. ``batched`` trains the 20 members with
-``lib.superposition.sweep.train_sweep`` in chunks of at most ``chunk`` members (several sizes, to
-show the measured CPU choice ``SuperpositionParams.cpu_chunk``): sparse inputs, one data batch
+``batched`` trains members with ``lib.superposition.sweep.train_sweep`` in chunks of at most
+``SuperpositionParams.cpu_chunk`` members on a CPU (all on CUDA): sparse inputs, one data batch
 per chunk, hand-written gradients. ``loop`` trains each member alone the authors' way
-(``train_loop``: ``nn.Module``, autograd on ``nn.MSELoss``, ``SignedAdamW``, dense
-``(B, n)`` data drawn per model). On CUDA a second workload is the paper's exp-17 sweep
-(n = 10240, m = 8…1024, batch 8192) for a few steps.
+(``train_loop``: ``nn.Module``, autograd on ``nn.MSELoss``, ``SignedAdamW``, dense ``(B, n)`` data
+drawn per model). Same members, steps, seeds and data streams in both modes.
+
+Series:
+
+- ``members``: models of width 16 on one power-law stream (α = 1.2, n = 512, batch 256), one per
+  signed decay γ evenly spaced in [−1, 1] (as the chapter's phase diagram, whose cells share a
+  stream); 1, 4, 16, 64 members (quick) and on;
+- ``model_size``: the width m doubled (8 … 64; parameters n·m + n) at 4 members;
+- ``chunk`` (non-quick, CPU): the chapter's width × γ sweep (widths 8 … 32 × 4 decays) at several
+  chunk sizes, where ``CPU_CHUNK_MEMBERS`` comes from;
+- ``paper`` (non-quick, CUDA): the paper's exp-17 sweep (n = 10240, m = 8…1024) for a few steps.
+
+``peak_mem_mb`` on a CPU is the analytic size of the largest chunk
+(:func:`lib.superposition.sweep.chunk_memory_bytes`; :func:`loop_memory_bytes` for the loop).
 
     python -m benchmarks --only superposition [--device cuda] [--quick]
 """
@@ -17,59 +25,103 @@ per chunk, hand-written gradients. ``loop`` trains each member alone the authors
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from benchmarks.harness import timed
+from benchmarks.harness import Scaling, make_row, scaling_rows, timed
 from lib.superposition.sweep import (
     CPU_CHUNK_MEMBERS,
     Member,
     TrainConfig,
     chunk_memory_bytes,
+    chunk_size,
     loop_memory_bytes,
     plan_chunks,
     train_loop,
     train_sweep,
 )
 
-
-def _row(workload: str, mode: str, members: int, steps: int, wall: float, cpu: float,
-         peak_mb: float, chunk: int | None) -> dict:
-    return {"chapter": "superposition", "workload": workload, "mode": mode, "members": members,
-            "chunk_members": chunk, "steps": steps, "wall_s": round(wall, 3),
-            "cpu_s": round(cpu, 3), "member_steps_per_s": round(members * steps / wall, 1),
-            "peak_mem_mb": round(peak_mb, 2)}
+CHAPTER = "superposition"
+N_FEATURES, BATCH, WIDTH = 512, 256, 16
 
 
-def compare(workload: str, members: Sequence[Member], cfg: TrainConfig, device: torch.device,
-            chunk_sizes: Sequence[int], loop: bool = True) -> list[dict]:
+@dataclass(frozen=True)
+class Work:
+    members: list[Member]
+    cfg: TrainConfig
+
+
+def gamma_members(n: int, width: int) -> list[Member]:
+    """``n`` models of one width on one stream, γ evenly spaced in [−1, 1]."""
+    gammas = np.linspace(-1.0, 1.0, n) if n > 1 else np.array([-1.0])
+    return [Member(width, float(g), "power", 1.2, 0) for g in gammas]
+
+
+def chunk_of(work: Work, device: torch.device) -> int:
+    """The most members a chunk holds (``train_sweep``'s ``max_members``)."""
+    size = chunk_size(device, work.cfg.n, work.cfg.batch, [m.width for m in work.members])
+    return min(size, len(work.members))
+
+
+def memory_bytes(work: Work, mode: str, device: torch.device, chunk: int | None = None) -> int:
+    """Analytic peak of the largest chunk :func:`plan_chunks` makes, or of one model alone."""
+    n, batch = work.cfg.n, work.cfg.batch
+    if mode == "loop":
+        return max(loop_memory_bytes(n, batch, m.width) for m in work.members)
+    plan = plan_chunks(work.members, chunk or chunk_of(work, device))
+    return max(chunk_memory_bytes(n, batch, [m.width for m in c]) for c in plan)
+
+
+def scaling(quick: bool) -> Scaling:
+    return Scaling(
+        chapter=CHAPTER, workload=f"γ sweep on one stream, n={N_FEATURES}, B={BATCH}",
+        size_knob="width m", base_size=WIDTH,
+        sizes=(8, 16, 32, 64) if quick else (8, 16, 32, 64, 128), size_members=4,
+        steps=50 if quick else 300,
+        build=lambda members, width, steps: Work(
+            gamma_members(members, width),
+            TrainConfig(n=N_FEATURES, batch=BATCH, steps=steps, final_window=min(10, steps))),
+        batched=lambda w, dev: train_sweep(w.members, w.cfg, dev),
+        loop=lambda w, dev: [train_loop(m, w.cfg, dev) for m in w.members],
+        memory=memory_bytes, chunk=chunk_of, n_params=lambda m: N_FEATURES * m + N_FEATURES)
+
+
+def compare(workload: str, series: str, members: Sequence[Member], cfg: TrainConfig,
+            device: torch.device, chunk_sizes: Sequence[int]) -> list[dict]:
     """Rows for the batched sweep at each chunk size and for the one-at-a-time loop."""
+    work = Work(list(members), cfg)
+    default = chunk_size(device, cfg.n, cfg.batch, [m.width for m in members])  # max_members
+    common = dict(size_knob="width m", size=max(m.width for m in members),
+                  model_size=cfg.n * max(m.width for m in members) + cfg.n)
     rows = []
     for size in chunk_sizes:
-        wall, cpu, peak = timed(
-            lambda s=size: train_sweep(members, cfg, device, max_members=s), device)
-        if peak is None:  # analytic size of the largest chunk
-            peak = max(chunk_memory_bytes(cfg.n, cfg.batch, [m.width for m in c])
-                       for c in plan_chunks(members, size)) / 2**20
-        rows.append(_row(workload, "batched", len(members), cfg.steps, wall, cpu, peak, size))
-    if loop:
-        wall, cpu, peak = timed(lambda: [train_loop(m, cfg, device) for m in members], device)
-        if peak is None:
-            peak = max(loop_memory_bytes(cfg.n, cfg.batch, m.width) for m in members) / 2**20
-        rows.append(_row(workload, "loop", len(members), cfg.steps, wall, cpu, peak, 1))
+        t = timed(lambda s=size: train_sweep(members, cfg, device, max_members=s), device)
+        rows.append(make_row(CHAPTER, workload, series, "batched", len(members), cfg.steps, t,
+                             memory_bytes(work, "batched", device, size), chunk_members=size,
+                             chapter_default=size == default, **common))
+    t = timed(lambda: [train_loop(m, cfg, device) for m in members], device)
+    rows.append(make_row(CHAPTER, workload, series, "loop", len(members), cfg.steps, t,
+                         memory_bytes(work, "loop", device), chunk_members=1, **common))
     return rows
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     dev = torch.device(device)
-    cfg = TrainConfig(n=512, batch=256, steps=60 if quick else 300, final_window=10)
-    members = [Member(m, g, "power", 1.2, 0) for g in (-1.0, -1 / 3, 1 / 3, 1.0)
-               for m in (8, 11, 16, 23, 32)]
-    sizes = ([len(members)] if dev.type == "cuda"
-             else [CPU_CHUNK_MEMBERS] if quick else [1, 2, 4, 8, 20])
-    rows = compare("chapter width × γ sweep (20 models, n = 512)", members, cfg, dev, sizes)
-    if dev.type == "cuda" and not quick:
+    rows = scaling_rows(scaling(quick), dev, quick)
+    if quick:
+        return rows
+    if dev.type == "cpu":
+        cfg = TrainConfig(n=N_FEATURES, batch=BATCH, steps=300, final_window=10)
+        members = [Member(m, g, "power", 1.2, 0) for g in (-1.0, -1 / 3, 1 / 3, 1.0)
+                   for m in (8, 11, 16, 23, 32)]
+        sizes = sorted({1, 2, 4, CPU_CHUNK_MEMBERS, 20})
+        rows += compare("chapter width × γ sweep (20 models, n = 512)", "chunk", members, cfg,
+                        dev, sizes)
+    else:
         big = TrainConfig(n=10240, batch=8192, steps=20, final_window=5)
         grid = [Member(m, -1.0, "power", 1.2, 0) for m in (8, 16, 32, 64, 128, 256, 512, 1024)]
-        rows += compare("paper exp-17 sweep (8 widths, n = 10240)", grid, big, dev, [len(grid)])
+        rows += compare("paper exp-17 sweep (8 widths, n = 10240)", "paper", grid, big, dev,
+                        [len(grid)])
     return rows
