@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks import bench_depth, bench_es, bench_one_third, bench_superposition
+from benchmarks import bench_depth, bench_es, bench_one_third, bench_real, bench_superposition
 from benchmarks.harness import (
     Scaling,
     Timing,
@@ -205,6 +205,7 @@ TINY = {
     "depth": lambda: bench_depth.scaling(True),
     "es_mc": lambda: bench_es.mc_scaling(True),
     "es_net": lambda: bench_es.net_scaling(True, CPU),
+    "real": lambda: bench_real.scaling(True),
 }
 
 

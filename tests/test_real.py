@@ -502,3 +502,44 @@ def test_shared_family_trains_once_per_key_and_reloads_the_same_result(tmp_path)
     assert family_key(RealParams(**{**P.model_dump(), "es_population": 4}), cpu) == \
         family_key(P, cpu)  # ES settings do not change the family
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically, no leftovers
+
+
+def test_batched_family_equals_each_member_trained_alone():
+    """Stacked per width (depths padded with inactive blocks, two seeds with their own batches):
+    every member's curve and weights match train_member to float rounding."""
+    from lib.real.batched import groups, train_family_batched
+
+    g = torch.Generator().manual_seed(0)
+    data = TokenData(train=torch.randint(0, 97, (5000,), generator=g),
+                     heldout=torch.randint(0, 97, (900,), generator=g), heldout_bytes=1800,
+                     vocab_size=97)
+    cfg = TrainConfig(steps=12, batch_size=4, block_size=16, warmup_steps=3, n_evals=4,
+                      eval_windows=8, lr=3e-3)
+    members = family_grid([16, 32], [1, 3], [0, 1])
+    assert [len(x) for x in groups(members, "width")] == [4, 4]
+    assert [len(x) for x in groups(members, "architecture")] == [2, 2, 2, 2]
+    cpu = torch.device("cpu")
+    alone = train_family(members, data, cfg, cpu)
+    stacked = train_family_batched(members, data, cfg, cpu, by="width")
+    a, b = alone.frame(), stacked.frame()
+    assert a[["width", "depth", "seed", "step"]].equals(b[["width", "depth", "seed", "step"]])
+    np.testing.assert_allclose(b.heldout_nats, a.heldout_nats, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(b.train_nats, a.train_nats, rtol=0, atol=1e-5)
+    for ra, rb in zip(alone.members, stacked.members, strict=True):
+        assert rb.model.cfg.n_layer == ra.member.depth  # unpadded again
+        for (name, p), q in zip(ra.model.state_dict().items(),
+                                rb.model.state_dict().values(), strict=True):
+            torch.testing.assert_close(q, p, rtol=0, atol=2e-4, msg=name)
+    with pytest.raises(ValueError, match="by must be"):
+        groups(members, "depth")
+
+
+def test_explicit_attention_equals_the_fused_kernel():
+    model = GPT(GPTConfig(vocab_size=50, block_size=12, n_layer=2, n_embd=32, head_dim=8))
+    x = torch.randint(0, 50, (3, 12))
+    fused, _ = model(x)
+    for m in model.modules():
+        if hasattr(m, "flash"):
+            m.flash = False
+    explicit, _ = model(x)
+    torch.testing.assert_close(explicit, fused, rtol=1e-5, atol=1e-5)

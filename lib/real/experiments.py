@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lib.real.batched import train_family_batched
 from lib.real.corpora import Split, load_documents, split_documents, take_text
 from lib.real.params import RealParams
 from lib.real.tokenizer import TextTokenizer, train_tokenizer
@@ -50,9 +51,17 @@ def train_config(P: RealParams) -> TrainConfig:
 
 
 def run_family(P: RealParams, data: TokenData, device: torch.device) -> FamilyResult:
-    """Train the (width × depth × seed) family, one member after another."""
+    """Train the (width × depth × seed) family: one member after another, or stacked into one
+    program per width or per architecture (``P.family_batching``; ``auto`` loops on a CPU, where
+    ``benchmarks/bench_real.py`` measures the loop faster for these sizes, and stacks per width
+    on CUDA)."""
     members = family_grid(P.widths, P.depths, [P.seed + s for s in range(P.n_seeds)])
-    return train_family(members, data, train_config(P), device)
+    mode = P.family_batching
+    if mode == "auto":
+        mode = "width" if device.type == "cuda" else "loop"
+    if mode == "loop":
+        return train_family(members, data, train_config(P), device)
+    return train_family_batched(members, data, train_config(P), device, by=mode)
 
 
 def lm_windows(tokenizer, text: str, n_windows: int, length: int) -> tuple[torch.Tensor, float]:

@@ -44,6 +44,10 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.dropout = cfg.dropout
+        # nanoGPT's switch: the fused kernel, or the explicit softmax(QKᵀ/√d + causal mask) V.
+        # torch.func.vmap has no batching rule for the fused CPU kernel (it returns NaN there), so
+        # lib.real.batched switches its skeleton to the explicit path.
+        self.flash = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -51,9 +55,15 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, nh, T, hs)
+        if self.flash:
+            y = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            )  # (B, nh, T, hs)
+        else:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # (B, nh, T, T)
+            causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # (T, T)
+            att = F.softmax(att.masked_fill(~causal, float("-inf")), dim=-1)
+            y = att @ v  # (B, nh, T, hs); no attention dropout (the family trains without)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.c_proj(y)
 
@@ -113,18 +123,23 @@ class GPT(nn.Module):
         return n
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                return_hidden: bool = False):
+                return_hidden: bool = False, active: torch.Tensor | None = None):
         """``idx`` (B, T) token ids -> logits (B, T, V) and the mean cross-entropy in nats if
         ``targets`` (B, T) are given; with ``return_hidden`` also the residual stream after the
-        embedding and after every block, a list of n_layer + 1 tensors (B, T, C)."""
+        embedding and after every block, a list of n_layer + 1 tensors (B, T, C).
+
+        ``active`` (n_layer,) bool, optional: blocks marked False are the identity (their output
+        is discarded, so they get no gradient). A shallower model padded to this depth with
+        inactive blocks computes exactly what it computes alone; :mod:`lib.real.batched` uses
+        this to train members of different depths as one program."""
         B, T = idx.shape
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of length {T} exceeds block_size {self.cfg.block_size}")
         pos = torch.arange(T, device=idx.device)  # (T,)
         x = self.wte(idx) + self.wpe(pos)  # (B, T, C)
         hidden = [x]
-        for block in self.h:
-            x = block(x)  # (B, T, C)
+        for i, block in enumerate(self.h):
+            x = block(x) if active is None else torch.where(active[i], block(x), x)  # (B, T, C)
             if return_hidden:
                 hidden.append(x)
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)

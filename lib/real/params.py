@@ -73,6 +73,11 @@ class RealParams(ChapterParams):
     fit_from_step: int = Field(
         30, ge=1, le=1_000_000,
         description="evaluations from this step on enter the τ-exponent and four-term fits")
+    family_batching: Literal["auto", "loop", "width", "architecture"] = Field(
+        "auto",
+        description="how the family trains: auto (a loop on a CPU, measured faster there; one "
+                    "stacked program per width on CUDA), loop, width or architecture "
+                    "(lib/real/batched.py)")
 
     # ---- SmolLM2 probes ------------------------------------------------------------------------
     overlap_rows: int = Field(
@@ -140,7 +145,8 @@ PREFIX = "real_"
 TEXT = ("corpora", "heldout_fraction", "tokenizer", "vocab_size", "tokenizer_chars",
         "train_chars", "heldout_chars")
 FAMILY = ("widths", "depths", "n_seeds", "steps", "batch_size", "block_size", "lr",
-          "warmup_steps", "schedule", "n_evals", "eval_windows", "fit_from_step")
+          "warmup_steps", "schedule", "n_evals", "eval_windows", "fit_from_step",
+          "family_batching")
 PROBE = ("probe_windows", "probe_length")
 ES = ("es_style", "es_prompts", "es_sigma", "es_alpha", "es_population", "es_iterations",
       "es_max_new_tokens", "bestofn_pool", "bestofn_ns")
