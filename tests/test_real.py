@@ -534,6 +534,18 @@ def test_batched_family_equals_each_member_trained_alone():
         groups(members, "depth")
 
 
+def test_members_that_fit_respects_the_memory_budget():
+    from lib.real.batched import group_memory_bytes, members_that_fit
+
+    group = family_grid([64], [1, 2, 4], [0, 1])  # 6 members, padded to depth 4
+    cfg = TrainConfig(batch_size=8, block_size=32)
+    one = group_memory_bytes(1, 64, 4, 512, 8, 32)
+    assert group_memory_bytes(3, 64, 4, 512, 8, 32) == 3 * one  # linear in members
+    assert members_that_fit(group, 512, cfg, 10 * one) == 6
+    assert members_that_fit(group, 512, cfg, 3 * one + 1) == 3
+    assert members_that_fit(group, 512, cfg, one // 2) == 1  # never zero
+
+
 def test_explicit_attention_equals_the_fused_kernel():
     model = GPT(GPTConfig(vocab_size=50, block_size=12, n_layer=2, n_embd=32, head_dim=8))
     x = torch.randint(0, 50, (3, 12))

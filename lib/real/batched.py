@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-from lib.core.ensemble import BatchedAdam, _per_member
+from lib.core.ensemble import BatchedAdam, _per_member, chunks
 from lib.real.gpt import GPT
 from lib.real.train import (
     FamilyResult,
@@ -164,13 +164,30 @@ def train_group(group: Sequence[Member], data: TokenData, cfg: TrainConfig,
     return results
 
 
+def members_that_fit(group: Sequence[Member], vocab_size: int, cfg: TrainConfig,
+                     budget_bytes: int) -> int:
+    """How many members of ``group`` one program may stack within ``budget_bytes``, by
+    :func:`group_memory_bytes` at the group's largest width and depth (at least 1)."""
+    width, depth = max(m.width for m in group), max(m.depth for m in group)
+    one = group_memory_bytes(1, width, depth, vocab_size, cfg.batch_size, cfg.block_size,
+                             cfg.head_dim)
+    return max(1, min(len(group), budget_bytes // one))
+
+
 def train_family_batched(members: Sequence[Member], data: TokenData, cfg: TrainConfig,
                          device: torch.device, by: str = "width") -> FamilyResult:
-    """Train the family group by group (:func:`groups`); members come back in input order."""
+    """Train the family group by group (:func:`groups`); members come back in input order.
+    On CUDA a group is cut into chunks whose analytic memory is at most a quarter of the free
+    device memory (temporaries and the allocator's slack take the rest)."""
     done: dict[Member, MemberResult] = {}
     for group in groups(members, by):
-        for r in train_group(group, data, cfg, device):
-            done[r.member] = r
+        size = len(group)
+        if device.type == "cuda":
+            size = members_that_fit(group, data.vocab_size, cfg,
+                                    torch.cuda.mem_get_info(device)[0] // 4)
+        for chunk in chunks(group, size):
+            for r in train_group(chunk, data, cfg, device):
+                done[r.member] = r
     return FamilyResult(cfg, [done[m] for m in members])
 
 
