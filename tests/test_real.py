@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from lib.core.claims import judge_above
 from lib.core.params import ParameterError
 from lib.real import analysis, assets, es, probes, tasks
 from lib.real.corpora import (
@@ -345,10 +346,10 @@ def test_residual_stream_and_block_skipping_on_a_llama(tiny_llama):
 
 
 def test_judge_above():
-    assert analysis.judge_above(2.0, 1.5, 2.5, 1.0)[0] == "held"
-    assert analysis.judge_above(2.0, 0.5, 2.5, 1.0)[0] == "partly"
-    assert analysis.judge_above(0.5, 0.2, 0.8, 1.0)[0] == "not_held"
-    assert analysis.judge_above(float("nan"), 0, 1, 1)[0] == "not_reached"
+    assert judge_above(2.0, 1.5, 2.5, 1.0)[0] == "held"
+    assert judge_above(2.0, 0.5, 2.5, 1.0)[0] == "partly"
+    assert judge_above(0.5, 0.2, 0.8, 1.0)[0] == "not_held"
+    assert judge_above(float("nan"), 0, 1, 1)[0] == "not_reached"
 
 
 def test_tau_exponent_recovers_a_planted_law():

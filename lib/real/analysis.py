@@ -12,7 +12,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from lib.core.claims import judge_above  # noqa: F401  (re-exported for the page)
 from lib.core.fit import Bootstrap, bootstrap, bootstrap_exponent, fit_offset
 from lib.real.probes import overlap_stats
 from lib.real.train import FamilyResult

@@ -4,8 +4,7 @@ and SmolLM2's held-out windows. The chapters' "Real models" sections call these 
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -56,12 +55,12 @@ def run_family(P: RealParams, data: TokenData, device: torch.device) -> FamilyRe
     ``benchmarks/bench_real.py`` measures the loop faster for these sizes, and stacks per width
     on CUDA)."""
     members = family_grid(P.widths, P.depths, [P.seed + s for s in range(P.n_seeds)])
-    mode = P.family_batching
+    mode, cfg = P.family_batching, train_config(P)
     if mode == "auto":
         mode = "width" if device.type == "cuda" else "loop"
     if mode == "loop":
-        return train_family(members, data, train_config(P), device)
-    return train_family_batched(members, data, train_config(P), device, by=mode)
+        return train_family(members, data, cfg, device)
+    return train_family_batched(members, data, cfg, device, by=mode)
 
 
 def lm_windows(tokenizer, text: str, n_windows: int, length: int) -> tuple[torch.Tensor, float]:
@@ -74,23 +73,3 @@ def lm_windows(tokenizer, text: str, n_windows: int, length: int) -> tuple[torch
     starts = torch.linspace(0, ids.numel() - length, n_windows).long()  # (W,)
     windows = ids[starts[:, None] + torch.arange(length)]  # (W, T)
     return windows, len(text.encode("utf-8")) / ids.numel()
-
-
-@dataclass
-class Stopwatch:
-    """Wall and process-CPU seconds per named section of the page (for its cost table)."""
-
-    rows: list[dict] = field(default_factory=list)
-    _start: tuple[float, float] | None = None
-    _name: str = ""
-
-    def start(self, name: str) -> None:
-        self.stop()
-        self._name, self._start = name, (time.time(), time.process_time())
-
-    def stop(self) -> None:
-        if self._start is not None:
-            wall, cpu = self._start
-            self.rows.append({"section": self._name, "wall_s": time.time() - wall,
-                              "cpu_s": time.process_time() - cpu})
-            self._start = None
