@@ -5,7 +5,7 @@ PROFILE ?= default
 JOBS    ?= 2
 ARGS    ?=
 
-.PHONY: install browser book test test-fast lint bench chapter new-chapter clean
+.PHONY: install browser book test test-fast lint bench chapter archive new-chapter clean
 
 install: .venv/.installed
 
@@ -44,6 +44,11 @@ bench: install
 ## Re-run one chapter: make chapter CH=one_third_time ARGS="-p seed 1"
 chapter: install
 	$(PY) -m lib.book run $(CH) --profile $(PROFILE) $(ARGS)
+
+## On a GPU: run chapters at paper scale and keep them in archive/full/ (shown in the book):
+## make archive CH="one_third_time inverse_depth"
+archive: install
+	$(PY) -m lib.book archive $(CH) --profile full --device cuda $(ARGS)
 
 ## Scaffold a new chapter: make new-chapter NAME=my_study
 new-chapter: install

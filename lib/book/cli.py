@@ -3,6 +3,7 @@
     python -m lib.book build [--profile default] [--only CH ...] [-p NAME VALUE ...]
                              [--device cuda] [--force] [-j N]
     python -m lib.book run CH [CH ...] [--profile P] [-p NAME VALUE ...]   # execute, no build
+    python -m lib.book archive CH [CH ...] --profile full --device cuda    # keep a GPU run
     python -m lib.book params CH                                         # parameter table
     python -m lib.book list
     python -m lib.book new-chapter NAME                                  # fork: scaffold a chapter
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="execute the named chapters (no HTML build)")
     r.add_argument("chapters", nargs="+")
     _common(r)
+    a = sub.add_parser("archive", help="execute the named chapters (or reuse their cached run) "
+                       "and keep notebook, data and environment under archive/<profile>/")
+    a.add_argument("chapters", nargs="+")
+    _common(a)
     pa = sub.add_parser("params", help="show a chapter's parameters and allowed ranges")
     pa.add_argument("chapter")
     sub.add_parser("list", help="list the book's pages")
@@ -77,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {name: parse_value(value) for name, value in args.param}
         if args.device:
             overrides["device"] = args.device
-        if args.cmd == "build":
+        if args.cmd == "archive":
+            from lib.book.archive import archive_main
+
+            command = ["python", "-m", "lib.book", *(sys.argv[1:] if argv is None else argv)]
+            archive_main(args.chapters, args.profile, overrides, args.force, args.timeout,
+                         args.log, command)
+        elif args.cmd == "build":
             run_book(args.profile, args.only, overrides, args.force, args.jobs, build=True,
                      timeout=args.timeout, log=args.log)
         else:

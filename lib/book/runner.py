@@ -308,7 +308,23 @@ def stage(pages: list[Page], profile: str, root: Path = REPO_ROOT) -> Path:
     results = root / "results" / profile
     if results.exists():
         shutil.copytree(results, dest / "results" / profile)
+    add_archived_pages(dest, pages, profile)
     return dest
+
+
+def add_archived_pages(dest: Path, pages: list[Page], profile: str) -> None:
+    """The archived paper-scale runs (``lib/book/archive.py``) as pages after the chapters."""
+    from lib.book.archive import stage_archives
+
+    chapters = [p.name for p in pages if p.notebook and p.docname != pages[0].docname]
+    docnames = stage_archives(dest, chapters, profile)
+    toc_file = dest / "_toc.yml"
+    toc = yaml.safe_load(toc_file.read_text())
+    entry: dict[str, Any] = {"file": docnames[0]}
+    if docnames[1:]:
+        entry["sections"] = [{"file": d} for d in docnames[1:]]
+    toc.setdefault("chapters", []).append(entry)
+    toc_file.write_text(yaml.safe_dump(toc, sort_keys=False))
 
 
 def build_html(staged: Path, profile: str) -> Path:
