@@ -396,6 +396,7 @@ def run_book(
     threads = int(os.environ.get("BOOK_THREADS", "0")) or max(
         1, (os.cpu_count() or 1) // max(1, jobs))
     os.environ["BOOK_THREADS"] = str(threads)  # torch threads per chapter (lib.core.device)
+    os.environ.setdefault("BOOK_MEMO_DIR", str(BUILD / "memo"))  # lib/core/memo.py
     # BLAS inside numpy/scipy: small fits run many times slower (in CPU time) with threads
     # spinning on 2 cores, and chapters run side by side with -j; one thread each.
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
@@ -412,6 +413,9 @@ def run_book(
                 done += 1
                 print(f"[{done}/{total}] {page.name:<18} cached", flush=True)
             else:
+                if force and selected:  # from scratch: no stored sweep results either
+                    shutil.rmtree(Path(os.environ["BOOK_MEMO_DIR"]) / profile / page.name,
+                                  ignore_errors=True)
                 todo.append(page)
 
         def work(page: Page) -> tuple[Page, float | None, str | None]:

@@ -25,6 +25,7 @@ import torch
 
 from lib.core.claims import Claim
 from lib.core.device import describe, resolve_device, set_threads
+from lib.core.memo import Memo
 from lib.core.params import ChapterParams
 from lib.core.plotting import use_house_style
 from lib.core.results import REPO_ROOT, environment_record, write_csv, write_json
@@ -63,6 +64,9 @@ class ChapterRun:
         self.numbers: dict[str, str] = {}
         self.claims: list[Claim] = []
         self.files: list[str] = []
+        # run.memo("kl_sweep", train_sweep, ...): a sweep's stored result where recomputing
+        # would give the same (lib/core/memo.py)
+        self.memo = Memo.for_chapter(chapter, params.profile)
         seed_everything(params.seed)
         use_house_style()
 
@@ -114,6 +118,7 @@ class ChapterRun:
             profile=self.params.profile,
             parameters=self.params.model_dump(),
             runtime_s=round(time.time() - self.started, 2),
+            memo_loaded=list(self.memo.hits),
             finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         )
         return rec
@@ -135,7 +140,9 @@ class ChapterRun:
             ("device", env["device_description"]),
             ("seed", env["seed"]),
             ("git commit", env["git_commit"]),
-            ("runtime", f"{env['runtime_s']:.1f} s"),
+            ("runtime", f"{env['runtime_s']:.1f} s"
+             + (f" (stored results loaded: {', '.join(env['memo_loaded'])})"
+                if env.get("memo_loaded") else "")),
             ("finished", env["finished"]),
             ("python / torch / numpy / scipy",
              f"{env['python']} / {env['torch']} / {env['numpy']} / {env['scipy']}"),
