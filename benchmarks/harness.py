@@ -17,6 +17,16 @@ size of what one chunk holds (``analytic_mem_mb``, from the topic's lib); ``rss_
 measured growth of the process's peak resident set during the run (Linux; the peak is reset
 through ``/proc/self/clear_refs`` after returning freed heap with ``malloc_trim``): it includes
 the allocator's slack and is noisy below a few MB.
+
+Hardware use: ``flop_per_member_step`` is counted, not guessed: the workload is run once more
+under ``torch.utils.flop_counter.FlopCounterMode`` (matmul-class operations, forward and
+backward; elementwise work such as ``exp``, and sparse gathers and scatters, are not counted) and
+divided by members × steps: the loop at :data:`FLOP_MEMBERS` members (its cost per member is
+constant), the batched program at the largest number of members of the members series (it
+shares teachers and data across a chunk, so its count per member falls as members grow).
+``achieved_gflops`` is that count times the measured member-steps per second, and
+``fraction_of_peak`` its ratio to ``peak_gflops``: the best float32 matrix product measured on the
+same device, with the same threads, in the same run (:func:`matmul_peak_gflops`).
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ QUICK_MEMBERS = (1, 4, 16, 64)  # the members series in quick mode
 QUICK_LOOP_MEMBERS = (1, 4, 16)  # the loop is linear in members: three points show it
 MAX_MEMBERS = 4096  # the members series stops here at the latest (non-quick)
 TIME_CAP_S = 20.0  # non-quick: stop where a point's predicted wall time exceeds this
+FLOP_MEMBERS = 2  # members of the loop run whose FLOPs are counted (the loop is linear in them)
 
 
 class PerformanceParams(ChapterParams):
@@ -132,6 +143,68 @@ def _meminfo_kb(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise OSError(f"{field} not in /proc/meminfo")
+
+
+# ---- FLOPs and the device's peak -----------------------------------------------------------
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs that ``fn`` dispatches in matmul-class operations (mm, bmm, addmm, baddbmm,
+    convolution, attention), forward and backward, as ``FlopCounterMode`` counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_peak_gflops(device: torch.device, n: int | None = None, repeats: int = 5,
+                       tf32: bool = False) -> float:
+    """The best rate of an ``n × n`` float32 matrix product on ``device`` (GFLOP/s): the
+    practical peak the sweeps' float32 work is compared with. ``tf32`` allows TensorFloat-32 on
+    CUDA for this measurement only (the sweeps keep PyTorch's default, full float32)."""
+    n = n or (8192 if device.type == "cuda" else 1024)
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        best = float("inf")
+        for i in range(repeats + 1):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            a @ b
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i:  # the first product warms up
+                best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+    return 2 * n**3 / best / 1e9
+
+
+def flop_per_member_step(s: Scaling, mode: str, size: int, device: torch.device,
+                         members: int = FLOP_MEMBERS) -> float:
+    """Counted FLOPs of one member-step of ``s`` in ``mode`` at ``size`` (see the module
+    docstring); NaN where counting fails."""
+    work = s.build(members, size, s.steps)
+    fn = s.batched if mode == "batched" else s.loop
+    try:
+        return count_flops(lambda: fn(work, device)) / (members * s.steps)
+    except RuntimeError:  # an op FlopCounterMode cannot run through
+        return float("nan")
+
+
+def add_hardware_use(frame: pd.DataFrame, peaks: dict[str, float]) -> pd.DataFrame:
+    """``achieved_gflops`` and ``fraction_of_peak`` for the rows that have a FLOP count."""
+    if frame.empty or "flop_per_member_step" not in frame:
+        return frame
+    frame = frame.copy()
+    frame["achieved_gflops"] = frame["flop_per_member_step"] * frame["member_steps_per_s"] / 1e9
+    frame["peak_gflops"] = frame["device"].map(peaks)
+    frame["fraction_of_peak"] = frame["achieved_gflops"] / frame["peak_gflops"]
+    return frame
 
 
 def make_row(chapter: str, workload: str, series: str, mode: str, members: int, steps: int,
@@ -251,6 +324,18 @@ def scaling_rows(s: Scaling, device: torch.device, quick: bool,
     for mode in ("batched", "loop"):  # every size: the time cap does not apply here
         sweep("model_size", mode, [(s.size_members, z) for z in sorted(s.sizes)],
               always=[s.size_members])
+    # counted FLOPs: the loop's per member-step is the same at any number of members; the
+    # batched program shares work (teachers, data) across a chunk, so it is counted at the
+    # largest number of members measured, the point the Performance page reports
+    loop_flops = flop_per_member_step(s, "loop", s.base_size, device)
+    batched = [r for r in rows if r["series"] == "members" and r["mode"] == "batched"]
+    top = max(batched, key=lambda r: r["members"]) if batched else None
+    for row in rows:
+        if row["series"] == "members" and row["mode"] == "loop":
+            row["flop_per_member_step"] = loop_flops
+    if top is not None:
+        top["flop_per_member_step"] = flop_per_member_step(s, "batched", s.base_size, device,
+                                                           members=top["members"])
     return rows
 
 
@@ -267,14 +352,27 @@ def modules(only: list[str] | None = None) -> list[str]:
 def collect(devices: list[str], quick: bool, only: list[str] | None = None) -> pd.DataFrame:
     """Run the benchmarks on each device; one row per (workload, series, mode, members, size)."""
     rows = []
+    peaks = {}
     for device in devices:
+        peaks[device] = matmul_peak_gflops(torch.device(device))
         for name in modules(only):
             module = importlib.import_module(f"benchmarks.{name}")
             t0 = time.time()
             for row in module.run(device=device, quick=quick):
                 rows.append({"device": device, "module": name, **row})
             print(f"{name:<24} {device:<5} {time.time() - t0:6.1f} s", flush=True)
-    return pd.DataFrame(rows)
+    return add_hardware_use(pd.DataFrame(rows), peaks)
+
+
+def device_peaks(devices: list[str]) -> dict[str, float]:
+    """The float32 matmul peak of each device (and TF32's on CUDA), for the environment record."""
+    out = {}
+    for device in devices:
+        dev = torch.device(device)
+        out[f"{device}_fp32_matmul_gflops"] = round(matmul_peak_gflops(dev), 1)
+        if dev.type == "cuda":
+            out[f"{device}_tf32_matmul_gflops"] = round(matmul_peak_gflops(dev, tf32=True), 1)
+    return out
 
 
 SPEEDUP_KEYS = ["device", "chapter", "workload", "series", "members", "size", "steps"]
@@ -333,8 +431,10 @@ def write(frame: pd.DataFrame, folder: Path, device_names: list[str]) -> None:
         [scaling_exponents(frame).assign(series="members", x="members"),
          scaling_exponents(frame, "model_size", "model_size", min_x=0).assign(
              series="model_size", x="model_size")]))
-    write_json(folder / "environment.json",
-               environment_record("cuda" if "cuda" in device_names else "cpu"))
+    env = environment_record("cuda" if "cuda" in device_names else "cpu")
+    env["matmul_peaks"] = device_peaks(device_names)
+    env["threads"] = torch.get_num_threads()
+    write_json(folder / "environment.json", env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,39 @@ def scaling_table(frame: pd.DataFrame, min_members: int = 4) -> pd.DataFrame:
     return members.merge(size, on=keys, how="outer")
 
 
+def hardware_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per workload: the batched program at the largest number of members measured and the loop
+    at its largest, each with its counted FLOPs per member-step, achieved GFLOP/s and share of
+    the device's measured float32 matmul peak (rows without a FLOP count are left out)."""
+    cols = ["device", "chapter", "workload", "mode", "members", "FLOP/member-step", "GFLOP/s",
+            "peak GFLOP/s", "% of peak"]
+    if frame.empty or "fraction_of_peak" not in frame:
+        return pd.DataFrame(columns=cols)
+    part = frame[(frame["series"] == "members") & frame["flop_per_member_step"].notna()]
+    rows = []
+    for _, g in part.groupby(["device", "chapter", "workload", "mode"], sort=False):
+        r = g.loc[g["members"].idxmax()]
+        rows.append({"device": r["device"], "chapter": r["chapter"], "workload": r["workload"],
+                     "mode": r["mode"], "members": int(r["members"]),
+                     "FLOP/member-step": r["flop_per_member_step"],
+                     "GFLOP/s": r["achieved_gflops"], "peak GFLOP/s": r["peak_gflops"],
+                     "% of peak": 100 * r["fraction_of_peak"]})
+    table = pd.DataFrame(rows, columns=cols)
+    none = table["FLOP/member-step"] == 0  # no matrix product: no rate to compare with a peak
+    table.loc[none, ["GFLOP/s", "% of peak"]] = np.nan
+    return table
+
+
+def hardware_summary(table: pd.DataFrame) -> dict[str, float]:
+    """The range of % of peak over the batched rows that did matmul work, and the device's
+    peak (NaN where nothing was measured)."""
+    batched = table[(table["mode"] == "batched") & (table["FLOP/member-step"] > 0)] \
+        if not table.empty else table
+    lo, hi = _range(batched["% of peak"]) if not batched.empty else (np.nan, np.nan)
+    peak = float(table["peak GFLOP/s"].iloc[0]) if not table.empty else np.nan
+    return {"peak_share_lo": lo, "peak_share_hi": hi, "peak_gflops": peak}
+
+
 def _range(values: pd.Series) -> tuple[float, float]:
     values = pd.to_numeric(values, errors="coerce").dropna()
     return (float(values.min()), float(values.max())) if len(values) else (np.nan, np.nan)

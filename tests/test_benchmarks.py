@@ -13,7 +13,11 @@ from benchmarks import bench_depth, bench_es, bench_one_third, bench_real, bench
 from benchmarks.harness import (
     Scaling,
     Timing,
+    add_hardware_use,
+    count_flops,
+    flop_per_member_step,
     make_row,
+    matmul_peak_gflops,
     scaling_exponents,
     scaling_rows,
     speedups,
@@ -21,6 +25,8 @@ from benchmarks.harness import (
 )
 from benchmarks.report import (
     chapter_figure,
+    hardware_summary,
+    hardware_table,
     scaling_table,
     short_number,
     slowest_case,
@@ -239,3 +245,56 @@ def test_chunk_series_flags_the_chapter_default():
     rows = bench_superposition.compare("tiny", "chunk", members, cfg, CPU, [1, 8])
     assert [r["chapter_default"] for r in rows if r["mode"] == "batched"] == [False, True]
     assert len(speedups(pd.DataFrame(rows).assign(device="cpu"))) == 1
+
+
+# ---- FLOPs and the device's peak ----------------------------------------------------------
+
+
+def test_flop_count_of_known_products():
+    """A matrix product costs 2·m·k·n; a linear layer's forward + backward three times its
+    forward (grad of the input and of the weight), 6·B·in·out."""
+    a, b = torch.randn(3, 5), torch.randn(5, 7)
+    assert count_flops(lambda: a @ b) == 2 * 3 * 5 * 7
+    layer = torch.nn.Linear(16, 8, bias=False)
+    x = torch.randn(4, 16, requires_grad=True)
+    assert count_flops(lambda: layer(x).sum().backward()) == 6 * 4 * 16 * 8
+    assert count_flops(lambda: torch.exp(a)) == 0  # elementwise work is not counted
+
+
+@pytest.mark.parametrize("name", ["superposition", "depth", "es_net"])
+def test_loop_flops_per_member_step_do_not_depend_on_members(name):
+    s = _tiny(TINY[name]())
+    two = flop_per_member_step(s, "loop", s.base_size, CPU, members=2)
+    four = flop_per_member_step(s, "loop", s.base_size, CPU, members=4)
+    assert two > 0 and four == pytest.approx(two, rel=1e-9)
+
+
+def test_shared_teachers_cost_fewer_flops_per_member_when_batched():
+    """The depth sweep runs a teacher once for all its students: per member-step the batched
+    program counts fewer FLOPs than the loop, which re-runs it for every student."""
+    s = TINY["depth"]()  # the quick workload's steps: at 2 steps the test-set evaluations weigh
+    batched = flop_per_member_step(s, "batched", s.base_size, CPU, members=8)
+    loop = flop_per_member_step(s, "loop", s.base_size, CPU, members=2)
+    assert 0 < batched < loop
+
+
+def test_matmul_peak_and_hardware_use():
+    peak = matmul_peak_gflops(CPU, n=128, repeats=2)
+    assert np.isfinite(peak) and peak > 0
+    frame = synthetic().assign(flop_per_member_step=np.nan)
+    top = frame.index[(frame["series"] == "members") & (frame["members"] == 64)
+                      & (frame["mode"] == "batched")]
+    frame.loc[top, "flop_per_member_step"] = 2e6
+    out = add_hardware_use(frame, {"cpu": 100.0})
+    row = out.loc[top[0]]
+    assert row["achieved_gflops"] == pytest.approx(2e6 * row["member_steps_per_s"] / 1e9)
+    assert row["fraction_of_peak"] == pytest.approx(row["achieved_gflops"] / 100.0)
+    table = hardware_table(out)
+    assert len(table) == 1 and table["members"].tolist() == [64]
+    assert table["% of peak"].iloc[0] == pytest.approx(100 * row["fraction_of_peak"])
+    summary_numbers = hardware_summary(table)
+    assert summary_numbers["peak_gflops"] == 100.0
+    assert summary_numbers["peak_share_lo"] == pytest.approx(table["% of peak"].iloc[0])
+    # a frame without FLOP counts (no benchmark run, or an older one) gives empty results
+    assert hardware_table(synthetic()).empty
+    assert np.isnan(hardware_summary(hardware_table(pd.DataFrame()))["peak_share_lo"])
