@@ -103,9 +103,13 @@ def run_es(
     eval_fns = eval_fns or {"reward": reward_fn}
     n_runs, dim = len(runs), theta0.numel()
     pops = torch.tensor([r.pop_size for r in runs], device=device)  # (R,)
-    n_max = int(pops.max())
+    n_max = max(r.pop_size for r in runs)
     mask = torch.arange(n_max, device=device)[None, :] < pops[:, None]  # (R, N_max)
-    padded = not bool(mask.all())
+    padded = any(r.pop_size < n_max for r in runs)
+    # flat positions of the real (unpadded) perturbations, computed once: indexing with them
+    # each step needs no host read, unlike a boolean mask (whose result size is data)
+    real = torch.tensor([r * n_max + i for r, run in enumerate(runs) for i in range(run.pop_size)],
+                        device=device)  # (Σ N_r,)
     gens = [torch.Generator(device=device).manual_seed(r.seed) for r in runs]
     theta = theta0.reshape(1, dim).repeat(n_runs, 1)  # (R, D)
     eps = torch.zeros(n_runs, n_max, dim, device=device, dtype=dtype)  # (R, N_max, D)
@@ -126,7 +130,8 @@ def run_es(
         with torch.no_grad():
             perturbed = theta[:, None, :] + sigma * eps  # (R, N_max, D)
             if padded:
-                rewards[mask] = reward_fn(perturbed[mask])
+                flat = perturbed.reshape(-1, dim).index_select(0, real)  # (Σ N_r, D)
+                rewards.view(-1).index_copy_(0, real, reward_fn(flat))
             else:
                 rewards = reward_fn(perturbed.reshape(-1, dim)).reshape(n_runs, n_max)
             z = zscore(rewards, mask)  # (R, N_max)

@@ -9,6 +9,7 @@ sample has about one active feature: a batch is sparse, and the book draws it as
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -61,26 +62,57 @@ class SparseBatch:
 def sample_sparse(
     p: torch.Tensor, batch: int, generator: torch.Generator, dtype: torch.dtype = torch.float32
 ) -> SparseBatch:
-    """Draw ``batch`` samples exactly from the model's distribution, never forming (B, n).
+    """One batch of ``batch`` samples from the model's distribution (see
+    :func:`sample_sparse_block`, of which this is the one-batch case)."""
+    return sample_sparse_block(p, batch, 1, generator, dtype)[0]
+
+
+def sample_sparse_block(
+    p: torch.Tensor, batch: int, n_batches: int, generator: torch.Generator,
+    dtype: torch.dtype = torch.float32,
+) -> list[SparseBatch]:
+    """Draw ``n_batches`` batches of ``batch`` samples exactly from the model's distribution,
+    never forming (B, n).
 
     Poisson thinning: ``u = 1{N ≥ 1}`` with ``N ~ Poisson(λ)``, ``λ = −log(1 − p)``, is exactly
-    Bernoulli(p). For feature ``i`` draw the total count ``N_i ~ Poisson(B λ_i)`` over the batch
-    and drop each hit on a uniformly random sample: the counts per (sample, feature) are then
-    independent Poisson(λ_i) (Poisson splitting), so the distinct (sample, feature) pairs hit
-    are an exact draw of the Bernoulli mask. Cost ∝ B (about one active feature per sample)
-    instead of the authors' B·n uniforms. Each active entry gets ``v ~ U(0, 2)``.
-    ``p`` (n,) must be on the generator's device, with every ``p_i < 1``.
+    Bernoulli(p). For feature ``i`` draw the total count ``N_i ~ Poisson(S λ_i)`` over all
+    ``S = n_batches · batch`` samples and drop each hit on a uniformly random sample: the counts
+    per (sample, feature) are then independent Poisson(λ_i) (Poisson splitting), so the distinct
+    (sample, feature) pairs hit are an exact draw of the Bernoulli mask. Cost ∝ S (about one
+    active feature per sample) instead of the authors' S·n uniforms. Each active entry gets
+    ``v ~ U(0, 2)``. ``p`` (n,) must be on the generator's device, with every ``p_i < 1``.
+
+    The number of active entries is random, so the device must tell the host how many there
+    are before the batches can be cut: one read per call, which is why the training loops draw
+    :data:`SPARSE_BLOCK` batches at a time (:func:`sparse_stream`) instead of one per step.
     """
     n = p.numel()
     device = p.device
-    rate = -torch.log1p(-p.double()) * batch  # (n,) expected hits per feature
+    total = batch * n_batches
+    rate = -torch.log1p(-p.double()) * total  # (n,) expected hits per feature
     counts = torch.poisson(rate, generator=generator).long()  # (n,)
     cols = torch.repeat_interleave(torch.arange(n, device=device), counts)  # (K,)
-    rows = torch.randint(0, batch, (cols.numel(),), generator=generator, device=device)  # (K,)
-    key = torch.unique(cols * batch + rows)  # (nnz,) sorted distinct pairs
-    cols, rows = key // batch, key % batch
+    rows = torch.randint(0, total, (cols.numel(),), generator=generator, device=device)  # (K,)
+    key = torch.unique(rows * n + cols)  # (nnz,) distinct pairs, sorted by sample
     vals = 2.0 * torch.rand(key.numel(), generator=generator, device=device, dtype=dtype)
-    return SparseBatch(rows, cols, vals, batch, n)
+    edges = torch.arange(n_batches + 1, device=device) * (batch * n)
+    sizes = torch.searchsorted(key, edges).diff().tolist()  # the one host read
+    out = []
+    for k, (kk, vv) in enumerate(zip(key.split(sizes), vals.split(sizes), strict=True)):
+        out.append(SparseBatch(kk // n - k * batch, kk % n, vv, batch, n))
+    return out
+
+
+SPARSE_BLOCK = 16  # batches drawn per call in the training loops (one host read per block)
+
+
+def sparse_stream(p: torch.Tensor, batch: int, generator: torch.Generator,
+                  dtype: torch.dtype = torch.float32,
+                  block: int = SPARSE_BLOCK) -> Iterator[SparseBatch]:
+    """An endless stream of batches, drawn ``block`` at a time (the same stream on every
+    device type for a given generator state, whatever the number of steps taken from it)."""
+    while True:
+        yield from sample_sparse_block(p, batch, block, generator, dtype)
 
 
 def sample_dense(p: torch.Tensor, batch: int, generator: torch.Generator) -> torch.Tensor:

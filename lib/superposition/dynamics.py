@@ -36,7 +36,7 @@ import torch
 
 from lib.core.divergence import finite_members
 from lib.core.ensemble import BatchedSGD
-from lib.superposition.data import V_SQ_MEAN, frequencies, sample_sparse
+from lib.superposition.data import V_SQ_MEAN, frequencies, sparse_stream
 from lib.superposition.model import loss_and_grads
 from lib.superposition.optim import signed_decay_
 
@@ -122,8 +122,9 @@ def train_arm(a: float, b: float, arm: str, cfg: DynamicsConfig,
     p_dev = p.to(device, torch.float32)
     gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + int(1000 * a + 10 * b))
     losses = torch.empty(cfg.steps, dtype=cfg.dtype, device=device)
+    stream = sparse_stream(p_dev, cfg.batch, gen, cfg.dtype)
     for step in range(cfg.steps):
-        batch = sample_sparse(p_dev, cfg.batch, gen, cfg.dtype)
+        batch = next(stream)
         loss, gW, gb = loss_and_grads(W, bias, batch, imp_dev)
         losses[step] = loss[0]
         if gamma != 0.0:

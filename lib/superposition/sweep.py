@@ -26,7 +26,7 @@ import torch
 
 from lib.core.divergence import finite_members
 from lib.core.ensemble import BatchedAdam
-from lib.superposition.data import frequencies, sample_dense, sample_sparse
+from lib.superposition.data import frequencies, sample_dense, sparse_stream
 from lib.superposition.model import FeatureRecovery, init_params, loss_and_grads
 from lib.superposition.optim import (
     WARMUP_FRAC,
@@ -221,9 +221,9 @@ def train_chunk(
     gen = stream_generator(chunk[0], cfg.data_seed, device)
     losses = torch.empty(M, cfg.steps, dtype=cfg.dtype, device=device)  # logged every step
     warm = WARMUP_FRAC[cfg.lr_rule]
+    stream = iter(batches) if batches is not None else sparse_stream(p, cfg.batch, gen, cfg.dtype)
     for step in range(cfg.steps):
-        batch = batches[step] if batches is not None else sample_sparse(p, cfg.batch, gen,
-                                                                        cfg.dtype)
+        batch = next(stream)
         loss, gW, gb = loss_and_grads(W, b, batch)
         losses[:, step] = loss
         scale = warmup_cosine(step, cfg.steps, warm)
