@@ -167,6 +167,20 @@ def _logsumexp(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     return logits.amax(-1) - probs.amax(-1).log()
 
 
+def head_gradient(x: torch.Tensor, t_w: torch.Tensor, w: torch.Tensor,
+                  local: torch.Tensor) -> torch.Tensor:
+    """``dL/dW`` of the softmax heads ``w`` (M, V, d) against their teachers ``t_w[local]``
+    (G, V, d) on one batch ``x`` (B, d): ``E[q x̂ᵀ] − E[p x̂ᵀ]``, the student's minus the
+    teacher's expected output times input."""
+    B, d = x.shape
+    V = w.shape[1]
+    p = torch.softmax((x @ t_w.reshape(-1, d).T).view(B, -1, V), dim=-1)  # (B, G, V)
+    teacher = (p.view(B, -1).T @ x).view(-1, V, d) / B  # (G, V, d): E[p x̂ᵀ]
+    q = torch.softmax((x @ w.reshape(-1, d).T).view(B, -1, V), dim=-1)  # (B, M, V)
+    student = (q.view(B, -1).T @ x).view(-1, V, d) / B  # (M, V, d): E[q x̂ᵀ]
+    return student - teacher[local]  # (M, V, d)
+
+
 class _Chunk:
     """The fixed parts of one batched program: members sorted by (seed, T, lr), and per seed the
     slice of members, its (seed, T) teacher groups and its two random streams.
@@ -204,16 +218,9 @@ class _Chunk:
 
     def gradient(self, weight: torch.Tensor, out: torch.Tensor) -> None:
         """Write ``dL/dW`` of every member, on a fresh batch per seed, into ``out`` (M, V, d)."""
-        V, d, B = self.cfg.vocab_size, self.cfg.n_embd, self.cfg.batch_size
         for gen, (ms, gs, local) in zip(self.train_gens, self.segments, strict=True):
             x = self._batch(gen)  # (B, d)
-            t_w = self.t_weight[gs]  # (G_s, V, d)
-            p = torch.softmax((x @ t_w.reshape(-1, d).T).view(B, -1, V), dim=-1)  # (B, G_s, V)
-            teacher = (p.view(B, -1).T @ x).view(-1, V, d) / B  # (G_s, V, d): E[p x̂ᵀ]
-            w = weight[ms]  # (M_s, V, d)
-            q = torch.softmax((x @ w.reshape(-1, d).T).view(B, -1, V), dim=-1)  # (B, M_s, V)
-            student = (q.view(B, -1).T @ x).view(-1, V, d) / B  # (M_s, V, d): E[q x̂ᵀ]
-            torch.sub(student, teacher[local], out=out[ms])
+            out[ms] = head_gradient(x, self.t_weight[gs], weight[ms], local)
 
     def evaluate(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Test KL (float64, mean of ``test_batches`` fresh batches per seed), student β and the
