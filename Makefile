@@ -5,7 +5,7 @@ PROFILE ?= default
 JOBS    ?= 2
 ARGS    ?=
 
-.PHONY: install browser book test test-fast lint bench chapter archive new-chapter clean
+.PHONY: install browser book test test-fast lint bench gpu-check chapter archive new-chapter clean
 
 install: .venv/.installed
 
@@ -40,6 +40,14 @@ lint: install
 ## Batched sweeps vs one model at a time, every chapter (add ARGS=--quick for a short run).
 bench: install
 	$(PY) -m benchmarks $(ARGS)
+
+## On a GPU, a few minutes: CUDA equivalence and memory tests, CUDA benchmarks (FLOP/s vs peak),
+## torch.compile and TF32 measured, and every chapter's smoke profile end to end on CUDA.
+gpu-check: install
+	TEST_DEVICES=cuda $(PY) -m pytest -q tests/test_cuda.py tests/test_host_syncs.py
+	$(PY) -m benchmarks --device cuda --quick
+	$(PY) -m benchmarks.compile_check --device cuda
+	BOOK_BUILD_DIR=_build/gpu $(PY) -m lib.book build --profile smoke --device cuda --force
 
 ## Re-run one chapter: make chapter CH=one_third_time ARGS="-p seed 1"
 chapter: install
