@@ -32,6 +32,8 @@ def fake_run(folder: Path, profile: str = "full", chapter: str = "demo") -> tupl
                                   f"</book/{chapter}.ipynb>`"})]),
         nbformat.v4.new_markdown_cell(
             "```{glue:figure} demo_fig\n:name: fig-demo\n\nCaption.\n```"),
+        nbformat.v4.new_markdown_cell("```{literalinclude} ../lib/core/memo.py\n"
+                                      ":pyobject: Memo\n```"),
     ]
     notebook = folder / f"{chapter}.ipynb"
     nbformat.write(nb, notebook)
@@ -67,7 +69,11 @@ def test_archive_is_complete_and_replaced_atomically(tmp_path, monkeypatch):
     root = tmp_path / "archive"
     dest = archive.archive_chapter("demo", "full", notebook, results, ["python", "-m", "x"], root)
     assert dest == root / "full" / "demo"
-    assert sorted(p.name for p in dest.iterdir()) == ["archive.json", "demo.ipynb", "results"]
+    assert sorted(p.name for p in dest.iterdir()) == ["archive.json", "code", "demo.ipynb",
+                                                       "results"]
+    # the code the page shows is kept as it was when the run was made
+    assert (dest / "code" / "lib" / "core" / "memo.py").read_bytes() == \
+        (REPO_ROOT / "lib" / "core" / "memo.py").read_bytes()
     meta = json.loads((dest / "archive.json").read_text())
     assert meta["device_name"] == "NVIDIA H100 80GB HBM3" and meta["runtime_s"] == 600.0
     assert meta["profile"] == "full" and meta["command"] == ["python", "-m", "x"]
@@ -126,6 +132,8 @@ def test_staged_page_and_index(tmp_path):
     assert "</archive/full/demo/results/a.csv>" in out
     assert "</archive/full/demo/demo.ipynb>" in out
     assert (stage / "archive" / "full" / "demo" / "results" / "a.csv").exists()
+    assert "{literalinclude} ../archive/full/demo/code/lib/core/memo.py" in text
+    assert (stage / "archive" / "full" / "demo" / "code" / "lib" / "core" / "memo.py").exists()
     chapter = nbformat.read(stage / "book" / "demo.ipynb", as_version=4)
     assert "{doc}`full profile on NVIDIA H100" in chapter.cells[0].source
     index = (stage / "book" / "paper_scale.md").read_text()

@@ -7,6 +7,7 @@ reuses its cached execution) and copies, atomically,
     archive/<profile>/<chapter>/
         <chapter>.ipynb      the executed notebook, figures and verdicts included
         results/             every data file the page links, claims, numbers, environment.json
+        code/                the lib/ files the page shows with {literalinclude}, as they were
         archive.json         device, GPU name, date, git commit (and whether the tree was dirty),
                              wall time, the command, the parameters
 
@@ -133,6 +134,9 @@ def archive_chapter(chapter: str, profile: str, notebook: Path, results: Path,
     shutil.copy2(notebook, tmp / f"{chapter}.ipynb")
     shutil.copytree(results, tmp / "results",
                     ignore=shutil.ignore_patterns("*.tmp*", ".*"))
+    for rel in included_sources(notebook):  # the code the page shows, as it was run
+        (tmp / "code" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / rel, tmp / "code" / rel)
     record = archive_record(chapter, profile, environment, command)
     atomic_write_text(tmp / "archive.json", json.dumps(record, indent=2, default=str) + "\n")
     old = dest.parent / f".{chapter}.old-{os.getpid()}"
@@ -141,6 +145,18 @@ def archive_chapter(chapter: str, profile: str, notebook: Path, results: Path,
     tmp.rename(dest)
     shutil.rmtree(old, ignore_errors=True)
     return dest
+
+
+_INCLUDE = re.compile(r"^```\{literalinclude\}\s+\.\./(\S+)", re.M)
+
+
+def included_sources(notebook: Path) -> list[str]:
+    """Repository paths of the files a chapter shows with ``{literalinclude} ../<path>``."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    found = {m for c in nb.cells if c.cell_type == "markdown" for m in _INCLUDE.findall(c.source)}
+    return sorted(p for p in found if (REPO_ROOT / p).is_file())
 
 
 # ---- reading the archive --------------------------------------------------------------------
@@ -244,6 +260,11 @@ def page_from_archive(run: Archived, built_profile: str) -> Any:
         text = text.replace(own_results, f"/archive/{run.profile}/{run.chapter}/results/")
         text = text.replace(f"</book/{run.chapter}.ipynb>",
                             f"</archive/{run.profile}/{run.chapter}/{run.chapter}.ipynb>")
+        if (run.folder / "code").is_dir():  # show the code as it was when the run was made
+            text = _INCLUDE.sub(
+                lambda m: m.group(0).replace(
+                    f"../{m.group(1)}", f"../archive/{run.profile}/{run.chapter}/code/{m.group(1)}")
+                if (run.folder / "code" / m.group(1)).is_file() else m.group(0), text)
         owner[key] = text
     insert_after_title(nb, archive_banner(run, built_profile),
                        suffix=f" ({run.profile} profile, {run.label})")
@@ -348,6 +369,8 @@ def stage_archives(dest: Path, chapters: list[str], built_profile: str,
         target = dest / "archive" / r.profile / r.chapter
         shutil.copytree(r.folder / "results", target / "results", dirs_exist_ok=True)
         shutil.copy2(r.folder / f"{r.chapter}.ipynb", target / f"{r.chapter}.ipynb")
+        if (r.folder / "code").is_dir():
+            shutil.copytree(r.folder / "code", target / "code", dirs_exist_ok=True)
     for chapter in chapters:
         mine = [r for r in runs if r.chapter == chapter]
         page = dest / "book" / f"{chapter}.ipynb"
