@@ -135,3 +135,18 @@ def test_one_third_sweep_peak_memory_is_under_its_shape_bound(device):
         members = [Member("adam", 1e-2 * (1 + k), 0.1, 0) for k in range(n)]
         peak = _peak_bytes(device, lambda m=members: train_chunk(m, cfg, device))
         assert peak <= 1.5 * sweep_memory_bytes(n, cfg), (n, peak)
+
+
+@params
+def test_es_padded_run_equals_run_alone(device):
+    """ES runs of different population sizes in one program (padded) equal each run alone on
+    the device: the padded positions are skipped by index, not by a boolean mask."""
+    from lib.es import quadratic
+    from lib.es.estimator import EsRun, run_es
+
+    reward = quadratic.quadratic_reward(torch.linspace(0.1, 1.0, 8, device=device))
+    theta0 = torch.ones(8, device=device)
+    together = run_es(reward, theta0, [EsRun(5, 11), EsRun(12, 12)], 0.1, 0.5, 10, log_every=5)
+    alone = run_es(reward, theta0, [EsRun(5, 11)], 0.1, 0.5, 10, log_every=5)
+    torch.testing.assert_close(together.theta[0].cpu(), alone.theta[0].cpu(), rtol=1e-5,
+                               atol=1e-6)

@@ -133,6 +133,25 @@ def test_nothing_changed_runs_nothing(repo):
     assert "tiny" in out.stdout and "cached" in out.stdout and "running" not in out.stdout
 
 
+def test_late_page_writing_results_is_cached_on_the_next_run(repo):
+    """A later-stage page that reads earlier results and writes its own (like the Performance
+    page) is not made stale by what it wrote itself."""
+    late = TINY.replace('"tiny"', '"late"').replace(
+        "  params_model: lib.core.params:ChapterParams", "  params_model: lib.core.params:"
+        "ChapterParams\n  stage: 3").replace("run.boxes()", "run.boxes()  # writes results")
+    (repo / "book" / "late.md").write_text(late)
+    _toc(repo, ["tiny", "late"])
+    try:
+        first = book(repo, "run", "tiny", "late", "--profile", "smoke")
+        assert first.returncode == 0, first.stderr
+        assert (repo / "results" / "smoke" / "late" / "environment.json").exists()
+        again = book(repo, "run", "tiny", "late", "--profile", "smoke")
+        assert again.returncode == 0, again.stderr
+        assert "running" not in again.stdout, again.stdout
+    finally:
+        _toc(repo, ["tiny"])
+
+
 def test_lib_edit_reruns_chapters(repo):
     target = repo / "lib" / "core" / "fit.py"
     target.write_text(target.read_text() + "\n# an edit\n")

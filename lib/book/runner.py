@@ -163,8 +163,12 @@ def _hash_tree(h: Any, folder: Path, root: Path) -> None:
             h.update(f.read_bytes())
 
 
-def cache_key(page: Page, profile: str, root: Path = REPO_ROOT) -> str:
-    """sha256 of what the chapter's output depends on (see module docstring)."""
+def cache_key(page: Page, profile: str, root: Path = REPO_ROOT,
+              upstream: set[str] | None = None) -> str:
+    """sha256 of what the chapter's output depends on (see module docstring). A later-stage
+    page's key covers the results of ``upstream`` (the pages of earlier stages, which it reads),
+    not its own nor those of its stage, which it writes or runs beside: otherwise every build
+    would find it stale."""
     h = hashlib.sha256()
     h.update(page.source.read_bytes())
     h.update(json.dumps(page.params, sort_keys=True, default=str).encode())
@@ -174,6 +178,8 @@ def cache_key(page: Page, profile: str, root: Path = REPO_ROOT) -> str:
     _hash_tree(h, root / "benchmarks", root)
     if page.stage > 1:  # reads earlier chapters' results
         for f in sorted((root / "results" / profile).glob("*/*.json")):
+            if upstream is not None and f.parent.name not in upstream:
+                continue
             h.update(str(f.relative_to(root)).encode())
             h.update(f.read_bytes())
     return h.hexdigest()
@@ -407,7 +413,9 @@ def run_book(
         group = [p for p in notebooks if p.stage == stage_no]
         todo = []
         for page in group:
-            page.key = cache_key(page, profile)
+            page.key = cache_key(page, profile,
+                                 upstream={p.name for p in pages
+                                           if p.notebook and p.stage < page.stage})
             selected = not only or page.name in only
             if is_cached(page, profile) and not (force and selected):
                 done += 1
