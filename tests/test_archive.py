@@ -3,6 +3,7 @@ built chapter without clashing labels (lib/book/archive.py)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -160,7 +161,9 @@ def test_archived_run_builds_beside_the_chapter(smoke_html, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lib.book", "build", "--profile", "smoke"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "running" not in proc.stdout  # executed notebooks were reused, not re-run
+    # the chapter's executed notebook was reused (the introduction re-runs: its dashboard
+    # depends on which chapters this smaller table of contents holds)
+    assert re.search(rf"{chapter}\s+cached", proc.stdout), proc.stdout
     html = build_dir / "html-smoke" / "_build" / "html" / "book"
     page = page_text((html / f"{chapter}-smoke.html").read_text())
     assert "Archived smoke-profile run" in page and "not re-run when the book is built" in page
