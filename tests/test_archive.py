@@ -122,7 +122,8 @@ def test_staged_page_and_index(tmp_path):
         {"id": "c1", "claim": "loss falls as 1/width", "estimate": 0.7, "ci_low": 0.6,
          "ci_high": 0.8, "paper_value": 1.0, "verdict": "not_held"}]))
 
-    docs = archive.stage_archives(stage, ["demo", "other"], "default", root)
+    docs = archive.stage_archives(stage, ["demo", "other"], "default", root,
+                                  differences={"other": [("steps", 2000, 80000)]})
     assert docs == ["book/paper_scale", "book/demo-full"]
     page = nbformat.read(stage / "book" / "demo-full.ipynb", as_version=4)
     text = "\n".join(c.source for c in page.cells if c.cell_type == "markdown")
@@ -140,6 +141,7 @@ def test_staged_page_and_index(tmp_path):
     index = (stage / "book" / "paper_scale.md").read_text()
     assert "0.7 [0.6, 0.8], not held ✗" in index and "0.98 [0.9, 1.05], held ✓" in index
     assert "archive other --profile full --device cuda" in index  # how to make the missing one
+    assert "### other" in index and "| `steps` | `2000` | `80000` |" in index
 
 
 @pytest.mark.slow

@@ -320,10 +320,32 @@ def comparison_markdown(run: Archived, built: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def differences_markdown(differences: dict[str, list[tuple[str, Any, Any]]],
+                         built_profile: str) -> list[str]:
+    """Per chapter, the parameters whose ``full`` value differs from this build's."""
+    lines = ["", "## What the full profile runs", "",
+             f"The parameters whose `full` value (`book/params/<chapter>/full.yaml`) differs from "
+             f"this build's ({built_profile} profile), chapter by chapter: the scale a paper-scale "
+             "run reaches."]
+    for chapter, rows in differences.items():
+        if not rows:
+            continue
+        lines += ["", f"### {chapter}", "", f"| parameter | {built_profile} | full |",
+                  "|---|---|---|"]
+        lines += [f"| `{name}` | `{_short(a)}` | `{_short(b)}` |" for name, a, b in rows]
+    return lines
+
+
 def index_markdown(runs: list[Archived], chapters: list[str], built_profile: str,
-                   results_root: Path) -> str:
+                   results_root: Path,
+                   differences: dict[str, list[tuple[str, Any, Any]]] | None = None) -> str:
     """The "Paper-scale runs" page: what is archived, on what and when, and the claims side by
-    side; chapters without an archived run say how to make one."""
+    side; chapters without an archived run say how to make one; what the full profile changes."""
     lines = ["(paper-scale)=", "# Paper-scale runs", "",
              f"The chapters above were executed for this build with the **{built_profile}** "
              "profile. The `full` profile reaches the papers' scale on one GPU; such runs are "
@@ -354,13 +376,17 @@ def index_markdown(runs: list[Archived], chapters: list[str], built_profile: str
         built = json.loads(path.read_text()) if path.exists() else []
         lines += ["", f"## {r.chapter}: {r.profile} profile beside the {built_profile} build", "",
                   comparison_markdown(r, built)]
+    if differences:
+        lines += differences_markdown(differences, built_profile)
     return "\n".join(lines) + "\n"
 
 
 def stage_archives(dest: Path, chapters: list[str], built_profile: str,
-                   root: Path | None = None) -> list[str]:
+                   root: Path | None = None,
+                   differences: dict[str, list[tuple[str, Any, Any]]] | None = None) -> list[str]:
     """Write the archived pages and the index into a staged book; return the docnames to add
-    to its table of contents (the index first)."""
+    to its table of contents (the index first). ``differences``: per chapter, (parameter, this
+    build's value, the full profile's value) where they differ."""
     import nbformat
 
     runs = archived_runs(root, set(chapters))
@@ -379,7 +405,7 @@ def stage_archives(dest: Path, chapters: list[str], built_profile: str,
             insert_after_title(nb, link_banner(mine))
             nbformat.write(nb, page)
     (dest / f"{INDEX_DOC}.md").write_text(
-        index_markdown(runs, chapters, built_profile, dest / "results"))
+        index_markdown(runs, chapters, built_profile, dest / "results", differences))
     return [INDEX_DOC] + [r.docname for r in runs]
 
 

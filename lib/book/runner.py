@@ -323,7 +323,16 @@ def add_archived_pages(dest: Path, pages: list[Page], profile: str) -> None:
     from lib.book.archive import stage_archives
 
     chapters = [p.name for p in pages if p.notebook and p.docname != pages[0].docname]
-    docnames = stage_archives(dest, chapters, profile)
+    differences = {}
+    for page in pages:
+        if page.name in chapters and page.params and profile != "full":
+            try:
+                full = resolve_params(page, "full", {})
+            except ParameterError:
+                continue
+            differences[page.name] = [(k, v, full[k]) for k, v in page.params.items()
+                                      if k not in ("profile", "results_dir") and full.get(k) != v]
+    docnames = stage_archives(dest, chapters, profile, differences=differences)
     toc_file = dest / "_toc.yml"
     toc = yaml.safe_load(toc_file.read_text())
     entry: dict[str, Any] = {"file": docnames[0]}
