@@ -93,12 +93,10 @@ def test_superposition_padded_member_equals_authors_loop(device):
 @params
 def test_real_family_stacked_equals_loop(device):
     from lib.real.batched import train_family_batched
-    from lib.real.train import TokenData, TrainConfig, family_grid, train_family
+    from lib.real.train import TrainConfig, family_grid, train_family
+    from tests.tiny_data import token_data
 
-    g = torch.Generator().manual_seed(0)
-    data = TokenData(train=torch.randint(0, 97, (5000,), generator=g),
-                     heldout=torch.randint(0, 97, (900,), generator=g), heldout_bytes=1800,
-                     vocab_size=97)
+    data = token_data()
     cfg = TrainConfig(steps=12, batch_size=4, block_size=16, warmup_steps=3, n_evals=4,
                       eval_windows=8, lr=3e-3)
     members = family_grid([16, 32], [1, 3], [0, 1])

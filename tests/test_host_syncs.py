@@ -7,6 +7,7 @@ device every step; on the CPU it costs nothing, so it is counted here (lib/core/
 import torch
 
 from lib.core.syncs import count_host_syncs
+from tests.tiny_data import token_data
 
 CPU = torch.device("cpu")
 
@@ -119,20 +120,11 @@ def test_es_quadratic_monte_carlo():
         spec, 0.1, 1.0, torch.tensor([10.0, 30.0]), steps, torch.Generator().manual_seed(0)), 20)
 
 
-def _tokens():
-    from lib.real.train import TokenData
-
-    g = torch.Generator().manual_seed(0)
-    return TokenData(train=torch.randint(0, 97, (4000,), generator=g),
-                     heldout=torch.randint(0, 97, (600,), generator=g), heldout_bytes=1200,
-                     vocab_size=97)
-
-
 def test_gpt_family_member_and_stacked():
     from lib.real.batched import train_family_batched
     from lib.real.train import Member, TrainConfig, family_grid, train_member
 
-    data = _tokens()
+    data = token_data(4000, 600)
 
     def cfg(steps):
         return TrainConfig(steps=steps, batch_size=4, block_size=16, warmup_steps=2, n_evals=3,

@@ -41,6 +41,7 @@ from lib.real.train import (
     train_family,
     train_member,
 )
+from tests.tiny_data import token_data
 
 SAMPLE = (
     "Call me Ishmael. Some years ago—never mind how long precisely—having little or no money "
@@ -510,10 +511,7 @@ def test_batched_family_equals_each_member_trained_alone():
     every member's curve and weights match train_member to float rounding."""
     from lib.real.batched import groups, train_family_batched
 
-    g = torch.Generator().manual_seed(0)
-    data = TokenData(train=torch.randint(0, 97, (5000,), generator=g),
-                     heldout=torch.randint(0, 97, (900,), generator=g), heldout_bytes=1800,
-                     vocab_size=97)
+    data = token_data()
     cfg = TrainConfig(steps=12, batch_size=4, block_size=16, warmup_steps=3, n_evals=4,
                       eval_windows=8, lr=3e-3)
     members = family_grid([16, 32], [1, 3], [0, 1])
