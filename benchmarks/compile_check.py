@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from benchmarks.harness import timed
 from lib.core.results import REPO_ROOT, environment_record, write_csv, write_json
 from lib.one_third.sweep import head_gradient
 
@@ -40,27 +41,16 @@ def inputs(members: int, vocab: int, d: int, batch: int, device: torch.device,
     return tuple(t.to(device) for t in (x, t_w, w, local))
 
 
-def best_time(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int) -> float:
-    """Fastest of ``repeats`` calls after one warm-up call (seconds)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def run(device: str = "cpu", members: int = 64, vocab: int = 128, d: int = 32,
         batch: int = 1024, repeats: int = 20) -> list[dict]:
     dev = torch.device(device)
     args = inputs(members, vocab, d, batch, dev)
     reference = head_gradient(*args)
     rows = []
+
+    def best_time(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int) -> float:
+        fn()  # warm-up
+        return timed(fn, device, min_wall_s=float("inf"), max_repeats=repeats).wall_s
 
     def row(mode: str, fn: Callable[[], torch.Tensor], compile_s: float = 0.0) -> None:
         diff = float((fn() - reference).abs().max())

@@ -169,16 +169,8 @@ def matmul_peak_gflops(device: torch.device, n: int | None = None, repeats: int 
     previous = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
     try:
-        best = float("inf")
-        for i in range(repeats + 1):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
-            a @ b
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if i:  # the first product warms up
-                best = min(best, time.perf_counter() - t0)
+        a @ b  # warm-up
+        best = timed(lambda: a @ b, device, min_wall_s=float("inf"), max_repeats=repeats).wall_s
     finally:
         torch.backends.cuda.matmul.allow_tf32 = previous
     return 2 * n**3 / best / 1e9
@@ -364,14 +356,18 @@ def collect(devices: list[str], quick: bool, only: list[str] | None = None) -> p
     return add_hardware_use(pd.DataFrame(rows), peaks)
 
 
-def device_peaks(devices: list[str]) -> dict[str, float]:
-    """The float32 matmul peak of each device (and TF32's on CUDA), for the environment record."""
+def device_peaks(frame: pd.DataFrame, devices: list[str]) -> dict[str, float]:
+    """The float32 matmul peak of each device, as measured by :func:`collect`, and TF32's on
+    CUDA (measured here), for the environment record."""
     out = {}
     for device in devices:
-        dev = torch.device(device)
-        out[f"{device}_fp32_matmul_gflops"] = round(matmul_peak_gflops(dev), 1)
-        if dev.type == "cuda":
-            out[f"{device}_tf32_matmul_gflops"] = round(matmul_peak_gflops(dev, tf32=True), 1)
+        if "peak_gflops" in frame:
+            peak = frame.loc[frame["device"] == device, "peak_gflops"].dropna()
+            if not peak.empty:
+                out[f"{device}_fp32_matmul_gflops"] = round(float(peak.iloc[0]), 1)
+        if torch.device(device).type == "cuda":
+            out[f"{device}_tf32_matmul_gflops"] = round(
+                matmul_peak_gflops(torch.device(device), tf32=True), 1)
     return out
 
 
@@ -432,7 +428,7 @@ def write(frame: pd.DataFrame, folder: Path, device_names: list[str]) -> None:
          scaling_exponents(frame, "model_size", "model_size", min_x=0).assign(
              series="model_size", x="model_size")]))
     env = environment_record("cuda" if "cuda" in device_names else "cpu")
-    env["matmul_peaks"] = device_peaks(device_names)
+    env["matmul_peaks"] = device_peaks(frame, device_names)
     env["threads"] = torch.get_num_threads()
     write_json(folder / "environment.json", env)
 

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from lib.core.results import REPO_ROOT
+from lib.core.results import REPO_ROOT, atomic_torch_save
 
 T = TypeVar("T")
 MODES = ("on", "refresh", "off")
@@ -124,11 +124,8 @@ class Memo:
             self.hits.append(name)
             return stored["value"]
         value = self._timed(name, fn, args, kwargs)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        torch.save({"value": value, "rng_after": rng_states(), "name": name,
-                    "wall_s": self.wall_s[name], "cpu_s": self.cpu_s[name]}, tmp)
-        os.replace(tmp, path)
+        atomic_torch_save(path, {"value": value, "rng_after": rng_states(), "name": name,
+                                 "wall_s": self.wall_s[name], "cpu_s": self.cpu_s[name]})
         stored = sorted(self.folder.glob(f"{name}-*.pt"), key=lambda p: p.stat().st_mtime)
         for old in stored[:-KEEP]:  # the newest KEEP entries per name
             old.unlink(missing_ok=True)

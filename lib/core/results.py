@@ -6,6 +6,7 @@ interrupted run never leaves a half file that looks whole (rename is atomic on P
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -41,6 +42,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+    """``torch.save`` of ``obj`` to ``path``, atomically (see :func:`atomic_write_bytes`)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def to_jsonable(obj: Any) -> Any:

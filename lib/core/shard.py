@@ -14,14 +14,13 @@ or a ``functools.partial`` of one), as every job runs it in a fresh process.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lib.core.results import atomic_write_bytes
+from lib.core.results import atomic_torch_save
 
 EXECUTORS = ("inline", "local", "slurm")
 
@@ -45,9 +44,7 @@ def _shard_path(folder: Path, k: int, n: int) -> Path:
 
 
 def _save(path: Path, value: Any) -> None:
-    buffer = io.BytesIO()
-    torch.save(value, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_torch_save(path, value)
 
 
 def _run_and_save(train_chunk: Callable[[list], list], shard: list, path: str) -> str:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from lib.core.results import atomic_write_bytes
+from lib.core.results import atomic_torch_save
 from lib.real.assets import VENDOR
 from lib.real.params import FAMILY, TEXT, RealParams
 from lib.real.train import FamilyResult
@@ -53,7 +52,5 @@ def shared_family(P: RealParams, device: torch.device, train: Callable[[], Famil
         if path.exists():
             return torch.load(path, weights_only=False), True
         family = train()
-        buffer = io.BytesIO()
-        torch.save(family, buffer)
-        atomic_write_bytes(path, buffer.getvalue())
+        atomic_torch_save(path, family)
         return family, False
