@@ -40,7 +40,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "unique_dim",
-            "unique_consecutive", "item"}
+            "unique_consecutive"}
 HOST_COPIES = {"tolist", "numpy", "cpu"}
 MASK_INDEXING = {"index", "index_put", "index_put_", "_index_put_impl_"}
 
