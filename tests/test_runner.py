@@ -70,9 +70,9 @@ raise ValueError("boom")
 
 SLOW_CELL = """
 ```{code-cell} ipython3
-import time
-open(run.results_dir / "started", "w").close()
-time.sleep(60)
+import os, time
+(run.results_dir / "started").write_text(str(os.getpid()))  # the kernel, for the test to stop
+time.sleep(600)
 ```
 """
 
@@ -194,24 +194,35 @@ def test_failing_chapter_fails_naming_cell_and_exception(repo):
 
 def test_killed_run_leaves_nothing_whole_and_next_run_recovers(repo):
     _toc(repo, ["tiny", "slow"])
+    executed = repo / "_build" / "executed" / "smoke" / "slow.ipynb"
+    results = repo / "results" / "smoke" / "slow"
+    started = results / "started"
+    shutil.rmtree(results, ignore_errors=True)
+    executed.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(repo), "BOOK_BUILD_DIR": str(repo / "_build")}
+    env.pop("BOOK_TOC", None)
     proc = subprocess.Popen([sys.executable, "-m", "lib.book", "run", "slow", "--profile",
                              "smoke"], cwd=repo, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    started = repo / "results" / "smoke" / "slow" / "started"
-    for _ in range(120):
-        if started.exists():
-            break
-        time.sleep(0.5)
-    assert started.exists(), "the slow chapter never started"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    executed = repo / "_build" / "executed" / "smoke" / "slow.ipynb"
-    assert not executed.exists()
-    assert not (repo / "results" / "smoke" / "slow" / "claims.json").exists()
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while not started.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    kernel = started.read_text().strip() if started.exists() else ""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    output = proc.communicate()[0]
+    if kernel.isdigit():  # the kernel runs in a session of its own: stop it too
+        try:
+            os.kill(int(kernel), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert kernel, f"the slow chapter never started:\n{output}"
+    # the runner died mid-chapter (the cell sleeps 600 s): nothing may look finished
+    assert not executed.exists(), output
+    assert not (results / "claims.json").exists(), output
     # recover without --force: the chapter is not taken as cached (it re-runs)
     (repo / "book" / "slow.md").write_text(
-        (repo / "book" / "slow.md").read_text().replace("time.sleep(60)", "time.sleep(0)"))
+        (repo / "book" / "slow.md").read_text().replace("time.sleep(600)", "time.sleep(0)"))
     out = book(repo, "run", "slow", "--profile", "smoke")
     _toc(repo, ["tiny"])
     assert out.returncode == 0, out.stderr
