@@ -99,10 +99,15 @@ def _toc(dest: Path, chapters: list[str]) -> None:
     (dest / "_toc.yml").write_text("\n".join(lines) + "\n")
 
 
-def book(root: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def _env(root: Path) -> dict[str, str]:
+    """The runner's environment for the copy at ``root`` (its own build folder and toc)."""
     env = {**os.environ, "PYTHONPATH": str(root), "BOOK_BUILD_DIR": str(root / "_build")}
     env.pop("BOOK_TOC", None)
-    return subprocess.run([sys.executable, "-m", "lib.book", *args], cwd=root, env=env,
+    return env
+
+
+def book(root: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lib.book", *args], cwd=root, env=_env(root),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -199,15 +204,13 @@ def test_killed_run_leaves_nothing_whole_and_next_run_recovers(repo):
     started = results / "started"
     shutil.rmtree(results, ignore_errors=True)
     executed.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(repo), "BOOK_BUILD_DIR": str(repo / "_build")}
-    env.pop("BOOK_TOC", None)
     proc = subprocess.Popen([sys.executable, "-m", "lib.book", "run", "slow", "--profile",
-                             "smoke"], cwd=repo, env=env, start_new_session=True,
+                             "smoke"], cwd=repo, env=_env(repo), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 240
-    while not started.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    kernel = started.read_text().strip() if started.exists() else ""
+    deadline, kernel = time.time() + 240, ""
+    while not kernel and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)  # the marker exists a moment before the pid is written into it
+        kernel = started.read_text().strip() if started.exists() else ""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     output = proc.communicate()[0]
