@@ -21,11 +21,14 @@ def test_loglog_exact():
     assert fit.r2 == pytest.approx(1.0)
 
 
-def test_loglog_ignores_nonfinite_and_nonpositive():
+def test_loglog_drops_and_counts_nonfinite_and_refuses_nonpositive():
     x = np.array([1, 2, 4, 8, 16.0])
-    y = np.array([1, 0.5, np.nan, 0.125, -1])
-    fit = fit_loglog(x, y)
-    assert fit.n == 3 and fit.exponent == pytest.approx(1.0)
+    fit = fit_loglog(x, np.array([1, 0.5, np.nan, 0.125, 0.0625]))
+    assert fit.n == 4 and fit.n_dropped == 1 and fit.exponent == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="non-positive"):
+        fit_loglog(x, np.array([1, 0.5, 0.25, 0.125, -1]))
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_loglog(x[:2], np.array([1, 0.5]))
 
 
 @pytest.mark.parametrize("true_a", [1 / 3, 1.0, 2.0])

@@ -16,7 +16,6 @@ import torch
 from pydantic import Field
 
 from lib.core.chapter import ChapterRun, format_value
-from lib.core.claims import Claim, judge
 from lib.core.device import resolve_device
 from lib.core.divergence import DivergenceReport, finite_members
 from lib.core.params import ChapterParams, ParameterError, require
@@ -105,17 +104,6 @@ def test_interrupted_write_leaves_no_file_that_looks_whole(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], env={**os.environ})
     assert proc.returncode != 0
     assert target.read_text() == "old,complete\n"
-
-
-def test_judge_rules():
-    assert judge(0.34, 0.30, 0.37, 1 / 3, 0.05)[0] == "held"
-    assert judge(0.60, 0.10, 1.10, 1 / 3, 0.05)[0] == "partly"
-    assert judge(0.42, 0.40, 0.44, 1 / 3, 0.05)[0] == "partly"
-    assert judge(0.80, 0.75, 0.85, 1 / 3, 0.05)[0] == "not_held"
-    assert judge(float("nan"), 0, 1, 1, 0.1)[0] == "not_reached"
-    with pytest.raises(ValueError):
-        Claim(id="x", claim="c", quantity="q", estimate=1, ci_low=0, ci_high=2,
-              verdict="maybe")
 
 
 def test_divergence_detected_per_member():

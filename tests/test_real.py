@@ -273,7 +273,8 @@ def test_overlap_stats_match_the_superposition_chapter_and_chunking():
     W = torch.randn(300, 16, generator=torch.Generator().manual_seed(0))
     s = probes.overlap_stats(W, chunk=64)
     assert s["mean_sq"] == pytest.approx(mean_squared_overlap(W, min_norm=0.0), rel=1e-6)
-    assert probes.overlap_stats(W, chunk=7)["mean_sq"] == pytest.approx(s["mean_sq"], rel=1e-9)
+    # float32 sums taken in other chunks differ by rounding: ~sqrt(#terms)·eps32 ≈ 300·6e-8
+    assert probes.overlap_stats(W, chunk=7)["mean_sq"] == pytest.approx(s["mean_sq"], rel=2e-5)
     assert s["mean_sq"] == pytest.approx(1 / 16, rel=0.1)  # random vectors: 1/m
     sub = probes.overlap_stats(W, max_rows=100, seed=1)
     assert sub["rows"] == 100 and sub["mean_sq"] == pytest.approx(1 / 16, rel=0.2)

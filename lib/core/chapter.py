@@ -7,7 +7,7 @@ A chapter does, right after its parameters cell::
     run = ChapterRun("one_third_time", params)
 
 then ``run.save_csv``/``run.save_json`` for every figure's data, ``run.glue`` for every number in
-the prose, ``run.add_claim`` per claim, and ``run.finish()`` at the end, which writes
+the prose, ``run.claim`` per claim (judged by the one rule of ``lib/core/claims.py``), and ``run.finish()`` at the end, which writes
 ``claims.json``, ``numbers.json`` and ``environment.json`` (all atomically).
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lib.core.claims import Claim
+from lib.core.claims import Claim, decide
 from lib.core.device import describe, resolve_device, set_threads
 from lib.core.memo import Memo
 from lib.core.params import ChapterParams
@@ -103,8 +103,11 @@ class ChapterRun:
         plt.close(fig)
 
     # ---- claims --------------------------------------------------------------------------
-    def add_claim(self, **fields: Any) -> Claim:
-        claim = Claim(**fields)
+    def claim(self, **fields: Any) -> Claim:
+        """Judge a claim by the book's one rule (:func:`lib.core.claims.decide`) and record it."""
+        return self._keep(decide(**fields))
+
+    def _keep(self, claim: Claim) -> Claim:
         self.claims = [c for c in self.claims if c.id != claim.id] + [claim]
         return claim
 
