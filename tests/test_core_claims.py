@@ -130,3 +130,14 @@ def test_claim_refuses_an_unknown_kind():
         Claim(id="x", claim="c", kind="vibes", quantity="q", estimate=1, ci_low=0, ci_high=2,
               verdict="held")
     assert math.isfinite(1.0)
+
+
+def test_convergence_premise():
+    from lib.core.claims import converged
+    from lib.core.fit import last_doubling_change
+    moved = last_doubling_change([100, 200, 400, 800], [0.5, 0.7, 0.9, 1.0])
+    assert moved == pytest.approx(0.1)
+    assert converged("α", moved, 0.15).ok and not converged("α", moved, 0.05).ok
+    assert not converged("α", float("nan"), 0.1).ok
+    with pytest.raises(ValueError):
+        last_doubling_change([100], [1.0])

@@ -94,6 +94,15 @@ class Premise:
     detail: str = ""
 
 
+def converged(quantity: str, moved: float, threshold: float) -> Premise:
+    """The convergence premise: ``quantity`` moved by at most ``threshold`` over the last
+    doubling of training (``moved`` from :func:`lib.core.fit.last_doubling_change`)."""
+    ok = math.isfinite(moved) and abs(moved) <= threshold
+    return Premise(f"{quantity} converged", ok,
+                   f"moved by {moved:+.3g} over the last doubling of steps; threshold "
+                   f"±{threshold:g}")
+
+
 def _as_tolerance(tol: Tolerance | float) -> Tolerance:
     return tol if isinstance(tol, Tolerance) else Tolerance.abs(float(tol))
 

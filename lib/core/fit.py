@@ -209,6 +209,19 @@ def local_slopes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.sqrt(x[1:] * x[:-1]), slopes
 
 
+def last_doubling_change(steps: np.ndarray, values: np.ndarray) -> float:
+    """v(S) − v(≈S/2): how much a quantity (an exponent, a loss) changed over the last doubling
+    of training steps, taking the checkpoint nearest S/2 on a log scale (the convergence test)."""
+    steps = np.asarray(steps, float)
+    values = np.asarray(values, float)
+    if steps.size < 2 or steps.size != values.size or np.any(steps <= 0):
+        raise ValueError("need ≥2 checkpoints at positive steps, one value each")
+    half = int(np.argmin(np.abs(np.log(steps) - np.log(steps[-1] / 2))))
+    if half == steps.size - 1:
+        raise ValueError("no checkpoint before the last: cannot measure a change")
+    return float(values[-1] - values[half])
+
+
 def t_interval(values: np.ndarray, level: float = 0.95, method: str = "") -> Interval:
     """Mean of per-seed values with a Student-t interval, ``mean ± t_{n−1}·sd/√n``.
 
