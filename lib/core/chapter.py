@@ -8,7 +8,8 @@ A chapter does, right after its parameters cell::
 
 then ``run.save_csv``/``run.save_json`` for every figure's data, ``run.glue`` for every number in
 the prose, ``run.claim`` per claim (judged by the one rule of ``lib/core/claims.py``), and
-``run.finish()`` at the end, which writes ``claims.json``, ``numbers.json`` and ``environment.json`` (all atomically).
+``run.finish()`` at the end, which writes ``claims.json``, ``numbers.json`` and
+``environment.json`` (all atomically).
 """
 
 from __future__ import annotations
