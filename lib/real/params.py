@@ -116,9 +116,12 @@ class RealParams(ChapterParams):
                     "each)")
     four_term_boot: int = Field(100, ge=10, le=10_000,
                                 description="bootstrap resamples of the four-term fits")
-    exponent_tol: float = Field(0.2, gt=0.0, le=2.0,
-                                description="tolerance of the width and depth exponent claims")
-    tau_tol: float = Field(0.1, gt=0.0, le=1.0, description="tolerance of the τ-exponent claims")
+    exponent_tol: float = Field(0.2, gt=0.0, le=1.0,
+                                description="relative tolerance (fraction of the paper's value) "
+                                            "of the width and depth exponent claims")
+    tau_tol: float = Field(0.3, gt=0.0, le=1.0,
+                           description="relative tolerance (fraction of 1/3) of the τ-exponent "
+                                       "claims")
     angle_tol: float = Field(0.2, gt=0.0, le=1.6,
                              description="tolerance (radians) of the update-angle claim")
 
