@@ -7,49 +7,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lib.core.coverage import measure_coverage, synthetic_sweeps
 from lib.core.fit import bootstrap_exponent, exponent_interval, t_interval
 
 N_SWEEPS = 400
 
 
-def _sweeps(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    for _ in range(N_SWEEPS):
-        a = rng.uniform(0.2, 1.5)
-        k = int(rng.integers(4, 13))
-        decades = rng.uniform(1.0, 2.0)
-        x = np.geomspace(8, 8 * 10**decades, k)
-        n_seeds = int(rng.integers(3, 6))
-        noise = rng.uniform(0.02, 0.10)
-        y = rng.uniform(0.5, 5) * x**-a * np.exp(noise * rng.standard_normal((n_seeds, k)))
-        yield a, x, y
-
-
-def _coverage(shrink: float = 1.0) -> tuple[float, float]:
-    hits, widths = 0, []
-    for a, x, y in _sweeps():
-        iv = exponent_interval(x, y)
-        half = shrink * (iv.ci_high - iv.ci_low) / 2
-        hits += abs(iv.estimate - a) <= half
-        widths.append(2 * half)
-    return hits / N_SWEEPS, float(np.median(widths))
-
-
 def test_nominal_95_interval_covers_90_to_99_percent():
-    coverage, _ = _coverage()
-    assert 0.90 <= coverage <= 0.99, coverage
+    cov = measure_coverage(N_SWEEPS)
+    assert 0.90 <= cov.covered <= 0.99, cov
 
 
 def test_interval_is_not_wider_than_needed():
     """Shrunk by a quarter it no longer covers: no slack is built in."""
-    coverage, _ = _coverage(shrink=0.75)
-    assert coverage < 0.94, coverage
+    assert measure_coverage(N_SWEEPS, shrink=0.75).covered < 0.94
 
 
 def test_seed_bootstrap_undercovers_on_the_same_sweeps():
     """Why the book left the percentile bootstrap over seeds (measured, not assumed)."""
     hits = 0
-    sweeps = list(_sweeps(seed=1))[:150]
+    sweeps = list(synthetic_sweeps(150, seed=1))
     for a, x, y in sweeps:
         b = bootstrap_exponent(x, y, over="seeds", n_boot=200)
         hits += b.ci_low <= a <= b.ci_high

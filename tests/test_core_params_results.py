@@ -123,8 +123,9 @@ def test_chapter_run_writes_provenance(tmp_path):
     assert run.glue("alpha", 0.5, ".3f") == "0.500"
     assert run.glue("n", 12345) == "12,345"
     assert run.glue("word", "held") == "held"
-    run.add_claim(id="a", claim="c", quantity="q", estimate=1.0, ci_low=0.9, ci_high=1.1,
-                  verdict="held")
+    claim = run.claim(id="a", claim="c", kind="toy_test", quantity="q", estimate=1.0,
+                      ci_low=0.95, ci_high=1.05, target=1.0, tol=0.1)
+    assert claim.verdict == "held" and claim.tolerance == "±0.1"
     env = run.finish()
     assert env["seed"] == 7 and env["parameters"]["lr"] == 0.1 and env["runtime_s"] >= 0
     assert json.loads((tmp_path / "numbers.json").read_text()) == {

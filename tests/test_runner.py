@@ -51,8 +51,8 @@ from lib.core.params import ChapterParams
 run = ChapterRun("tiny", ChapterParams.from_namespace(globals()))
 run.glue("the_seed", seed, "d")
 run.glue("half", 0.5, ".3f")
-run.add_claim(id="t", claim="tiny claim", quantity="seed", estimate=float(seed), ci_low=0.0,
-              ci_high=10.0, verdict="held")
+run.claim(id="t", claim="tiny claim", kind="toy_test", quantity="seed", estimate=float(seed),
+          ci_low=-1.0, ci_high=10.0, target=5.0, tol=20.0)
 ```
 
 The seed of this run is SEED={glue:text}`the_seed`. Trailing zeros stay: HALF={glue:text}`half`.

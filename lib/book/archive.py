@@ -33,13 +33,12 @@ from typing import Any
 
 from lib.book.runner import BookError
 from lib.core.chapter import results_root
+from lib.book.dashboard import VERDICT_WORD
 from lib.core.results import REPO_ROOT, atomic_write_text
 
 # BOOK_ARCHIVE_DIR lets tests archive into a temporary folder.
 ARCHIVE = Path(os.environ.get("BOOK_ARCHIVE_DIR", REPO_ROOT / "archive")).resolve()
 INDEX_DOC = "book/paper_scale"
-VERDICT_WORD = {"held": "held ✓", "partly": "partly ◐", "not_held": "not held ✗",
-                "not_reached": "not reached …"}
 
 
 @dataclass(frozen=True)
