@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lib.book.dashboard import VERDICT_WORD
 from lib.book.runner import BookError
 from lib.core.chapter import results_root
-from lib.book.dashboard import VERDICT_WORD
 from lib.core.results import REPO_ROOT, atomic_write_text
 
 # BOOK_ARCHIVE_DIR lets tests archive into a temporary folder.
