@@ -94,3 +94,51 @@ def test_too_few_points_raise():
         fit_loglog([1.0], [1.0])
     with pytest.raises(ValueError):
         fit_offset([1.0, 2, 3], [1.0, 0.5, 0.3])
+
+
+# ---- refusals and explicit states (property tests) -------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+POSITIVE = st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ys=st.lists(st.one_of(POSITIVE, st.just(float("nan")), st.just(0.0), st.just(-1.0)),
+                   min_size=1, max_size=10))
+def test_loglog_either_refuses_or_fits_every_finite_point(ys):
+    """No silent estimate: a non-positive value or fewer than 3 finite points raise; otherwise
+    every finite point is used and the dropped ones are counted."""
+    y = np.array(ys)
+    x = np.geomspace(1, 100, y.size)
+    finite = np.isfinite(y)
+    try:
+        fit = fit_loglog(x, y)
+    except ValueError as err:
+        assert (y[finite] <= 0).any() or finite.sum() < 3, err
+        return
+    assert fit.n == finite.sum() and fit.n_dropped == (~finite).sum()
+    assert np.isfinite(fit.exponent)
+
+
+@settings(max_examples=25, deadline=None)
+@given(level=st.floats(0.1, 10.0), slope=st.floats(-0.5, 0.0), k=st.integers(4, 10))
+def test_offset_fit_on_flat_or_rising_data_reports_its_bound(level, slope, k):
+    """Data that do not fall cannot give a power-law exponent: the fit says it sits at a bound."""
+    x = np.geomspace(10, 1e4, k)
+    fit = fit_offset(x, level * x ** (-slope), n_starts=3)
+    assert fit.at_bound
+
+
+def test_both_bootstrap_refuses_data_it_cannot_fit():
+    x = np.array([1.0, 2.0, 4.0])
+    y = np.array([[1.0, np.nan, 0.25]])  # two finite points: no fit, so no silent interval
+    with pytest.raises(ValueError, match="at least 3"):
+        bootstrap_exponent(x, np.vstack([y, y]), over="both", n_boot=20)
+
+
+def test_seed_bootstrap_refuses_one_seed():
+    x = np.geomspace(8, 512, 6)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        bootstrap_exponent(x, x**-1.0, over="seeds")
