@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pytest
 
 from lib.book.runner import discover
@@ -97,3 +98,45 @@ def test_dashboard_lists_every_claim(html_root):
         if f.parent.name in {p.name for p in PAGES}:
             for claim in json.loads(f.read_text()):
                 assert claim["quantity"] in text, (f.parent.name, claim["id"])
+
+
+def _band(rec: dict) -> tuple[float, float] | None:
+    """The tolerance band a claim states, parsed from its record ('±10 % of 1', '±0.05',
+    'one-sided: above 0')."""
+    tol, target = rec.get("tolerance") or "", rec.get("paper_value")
+    if m := re.fullmatch(r"one-sided: above (\S+)", tol):
+        return float(m.group(1)), float("inf")
+    if not isinstance(target, (int, float)):
+        return None
+    if m := re.fullmatch(r"±(\S+) % of \S+", tol):
+        half = float(m.group(1)) / 100 * abs(target)
+    elif m := re.fullmatch(r"±(\S+)", tol):
+        half = float(m.group(1))
+    else:
+        return None
+    return target - half, target + half
+
+
+def test_every_claim_has_a_kind_and_a_verdict_its_interval_supports(html_root):
+    """A held claim's whole interval lies in its band, a not-held one's wholly outside it, and
+    a claim without an interval is never held or not held (the rule, checked on the results)."""
+    from lib.core.claims import KIND_TEXT
+
+    seen = 0
+    for f in (REPO_ROOT / "results" / "smoke").glob("*/claims.json"):
+        for rec in json.loads(f.read_text()):
+            seen += 1
+            where = (f.parent.name, rec["id"])
+            assert rec["kind"] in KIND_TEXT, where
+            if rec["verdict"] not in ("held", "not_held"):
+                continue
+            assert rec["ci_low"] is not None and rec["ci_high"] is not None, where
+            band = _band(rec)
+            if band is None:  # the paper's value shown in another form (text)
+                continue
+            lo, hi = band
+            slack = 1e-6 * max(1.0, abs(lo) if np.isfinite(lo) else 1.0)
+            inside = lo - slack <= rec["ci_low"] and rec["ci_high"] <= hi + slack
+            outside = rec["ci_high"] < lo + slack or rec["ci_low"] > hi - slack
+            assert inside if rec["verdict"] == "held" else outside, (where, rec)
+    assert seen > 0
