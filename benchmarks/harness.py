@@ -407,9 +407,15 @@ def scaling_exponents(frame: pd.DataFrame, series: str = "members", x: str = "me
         g = g.dropna(subset=[x, y])
         if g[x].nunique() < 2:
             continue
-        fit = fit_loglog(g[x].to_numpy(float), g[y].to_numpy(float))
-        out.append({**dict(zip(cols[:4], key, strict=True)), "slope": -fit.exponent,
-                    "stderr": fit.stderr, "r2": fit.r2, "n_points": fit.n,
+        xs, ys = g[x].to_numpy(float), g[y].to_numpy(float)
+        if len(g) >= 3:
+            fit = fit_loglog(xs, ys)
+            slope, stderr, r2, n = -fit.exponent, fit.stderr, fit.r2, fit.n
+        else:  # two timings: their slope describes the cost, with no error estimate
+            slope = float(np.diff(np.log(ys))[0] / np.diff(np.log(xs))[0])
+            stderr, r2, n = float("nan"), float("nan"), 2
+        out.append({**dict(zip(cols[:4], key, strict=True)), "slope": slope,
+                    "stderr": stderr, "r2": r2, "n_points": n,
                     "x_min": g[x].min(), "x_max": g[x].max()})
     return pd.DataFrame(out, columns=cols)
 
