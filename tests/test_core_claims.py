@@ -141,3 +141,10 @@ def test_convergence_premise():
     assert not converged("α", float("nan"), 0.1).ok
     with pytest.raises(ValueError):
         last_doubling_change([100], [1.0])
+
+
+def test_a_failed_premise_wins_over_a_missing_estimate():
+    """A probe too small to measure the quantity is outside the regime, not a failed fit."""
+    v, why = judge(float("nan"), None, None, 0.9, side="above",
+                   premises=[Premise("pool ≥ 30", False, "pool of 8")])
+    assert v == "not_reached" and "pool of 8" in why

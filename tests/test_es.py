@@ -77,6 +77,13 @@ def test_stationary_variance_and_plateau_formula():
     assert quadratic.plateau_gap(TOY, 0.1, 1.0, 40) == pytest.approx(gap / 4)  # ∝ 1/N
 
 
+def test_unrelaxed_fraction_of_the_slowest_mode():
+    spec = quadratic.Spectrum.two_block(16, 1.0, 1.0, 112, 0.05, 0.0)
+    assert quadratic.unrelaxed_fraction(spec, 0.1, 300) == pytest.approx(0.995 ** 600)
+    assert quadratic.unrelaxed_fraction(spec, 0.1, 1000) < 0.01 < \
+        quadratic.unrelaxed_fraction(spec, 0.1, 150)
+
+
 def test_decay_terms_and_t_peak():
     amp, gamma = quadratic.decay_terms(TOY, 0.1, 1.0, 10)
     t = np.arange(200)
@@ -253,8 +260,35 @@ def test_geometry_sweep_tables():
                                       torch.device("cpu"))
     assert len(curves) == 2 * 2 * 3 * 10 and len(pools) == 2 * 2 * 3
     assert set(pools.materialised) == {True, False}
-    slope = ex.slope_vs_log_dim(curves, "low_rank", 10, 50, 0)
-    assert np.isfinite(slope.estimate)
+    slope = ex.slope_interval(curves, "low_rank", 10)
+    assert np.isfinite(slope.estimate) and slope.n_seeds == 3
+    assert slope.ci_low < slope.estimate < slope.ci_high
+
+
+def test_flat_in_dim_interval_is_a_t_interval_over_per_replicate_slopes():
+    dims = np.array([10.0, 100.0, 1000.0])
+    rows = np.array([[0.5, 0.4, 0.3], [0.6, 0.5, 0.4], [0.55, 0.42, 0.31]])
+    iv = ex.flat_in_dim_interval(dims, rows)
+    per_row = [np.polyfit(np.log10(dims), r, 1)[0] for r in rows]
+    assert iv.estimate == pytest.approx(np.mean(per_row))
+    assert iv.n_seeds == 3 and iv.ci_low < iv.estimate < iv.ci_high
+    with pytest.raises(ValueError):
+        ex.flat_in_dim_interval(dims[:1], rows[:, :1])
+
+
+def test_t_peak_interval_over_batches_finds_a_known_peak():
+    t = np.arange(200)
+    covered, estimates = 0, []
+    for seed in range(60):  # coverage of the nominal-95 % interval over noisy replicates
+        rng = np.random.default_rng(seed)
+        curves = -((t - 60.0) / 40) ** 2 + 0.05 * rng.standard_normal((40, 200))
+        iv = ex.t_peak_interval(curves, 8)
+        assert iv.n_seeds == 8
+        covered += iv.ci_low <= 60 <= iv.ci_high
+        estimates.append(iv.estimate)
+    assert covered / 60 >= 0.85 and abs(np.mean(estimates) - 60) < 1
+    with pytest.raises(ValueError):
+        ex.t_peak_interval(curves, 1)
 
 
 # ---- the digits network and its curvature ---------------------------------------------------
@@ -337,6 +371,36 @@ def test_memory_grows_linearly_in_members():
     assert one >= 4 * 2 * mlp.n_params
     assert quadratic.simulate_memory_bytes(20, 128, 100) <= 20 * quadratic.simulate_memory_bytes(
         1, 128, 100)
+
+
+def test_decay_interval_mean_equals_the_decay_statistic_and_separates_cases():
+    t = np.linspace(0, 1, 100)
+    rng = np.random.default_rng(1)
+    rise_decay = np.stack([1 - np.exp(-20 * t) - 0.3 * t + 0.01 * rng.standard_normal(100)
+                           for _ in range(4)])
+    rising = np.stack([1 - np.exp(-5 * t) + 0.01 * rng.standard_normal(100) for _ in range(4)])
+    iv = ex.decay_interval(rise_decay)
+    assert iv.estimate == pytest.approx(ex.decay_statistic(rise_decay))
+    assert iv.ci_low > 0.1
+    flat = ex.decay_interval(rising)
+    assert flat.estimate == pytest.approx(ex.decay_statistic(rising))
+    assert flat.ci_high < 0.02
+
+
+def test_label_noise_flips_a_fixed_fraction_of_reward_labels_only():
+    clean = load_digits_task(seed=0, n_pretrain=200, n_reward=50, shift_pixels=1)
+    noisy = load_digits_task(seed=0, n_pretrain=200, n_reward=50, shift_pixels=1,
+                             label_noise=0.2)
+    assert int(noisy.flipped.sum()) == 10 and int(clean.flipped.sum()) == 0
+    changed = noisy.y_reward != clean.y_reward
+    assert torch.equal(changed, noisy.flipped)  # every flipped label is another class
+    assert torch.equal(noisy.y_test, clean.y_test) and torch.equal(noisy.x_reward, clean.x_reward)
+    again = load_digits_task(seed=0, n_pretrain=200, n_reward=50, shift_pixels=1,
+                             label_noise=0.2)
+    assert torch.equal(again.y_reward, noisy.y_reward)  # seeded
+    assert noisy.to("cpu").flipped is not None
+    with pytest.raises(ValueError, match="label_noise"):
+        load_digits_task(seed=0, n_pretrain=200, n_reward=50, shift_pixels=1, label_noise=1.0)
 
 
 def test_decay_statistic_separates_decay_from_a_plateau():

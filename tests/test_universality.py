@@ -1,5 +1,6 @@
 """Tests of lib/universality: the fits recover known laws, the gradients are right, the
-symbolic optimum equals the numerical one, and the toy-claims table survives missing chapters."""
+symbolic optimum equals the numerical one, the synthesis counts only listed claims of an evidence
+kind (and survives missing chapters), and the held-out test is judged by its negative controls."""
 
 from __future__ import annotations
 
@@ -260,24 +261,133 @@ def test_shape_excess_is_zero_at_the_optimum_and_positive_elsewhere():
 # ---- toy claims and parameters ---------------------------------------------------------------
 
 
-def test_gather_toy_claims_reports_missing_and_flags_predictions(tmp_path: Path):
-    folder = tmp_path / "results" / "smoke" / "one_third_time"
-    folder.mkdir(parents=True)
-    claims = [
-        {"id": "a", "claim": "τ^-1/3", "quantity": "α_τ", "estimate": 0.35, "ci_low": 0.3,
-         "ci_high": 0.4, "paper_value": 1 / 3, "verdict": "held"},
-        {"id": "b", "claim": "other", "quantity": "x", "estimate": 2.0, "ci_low": None,
-         "ci_high": None, "paper_value": "n/a", "verdict": "partly"},
-    ]
+def _write_claims(root: Path, chapter: str, claims: list[dict]) -> None:
+    folder = root / "results" / "smoke" / chapter
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "claims.json").write_text(json.dumps(claims))
-    frame, missing = toys.gather_toy_claims("smoke", root=tmp_path)
-    assert missing == ["superposition", "inverse_depth", "es_curvature"]
-    assert frame["tests_prediction"].tolist() == [True, False]
-    text = toys.toy_table_markdown(frame, missing)
-    assert "0.333" in text and "`superposition`" in text
-    empty, all_missing = toys.gather_toy_claims("smoke", root=tmp_path / "nowhere")
-    assert empty.empty and len(all_missing) == 4
-    assert "No toy chapter" in toys.toy_table_markdown(empty, all_missing)
+
+
+def _claim(id: str, kind: str | None, verdict: str, paper_value: object = 1.0) -> dict:
+    rec = {"id": id, "claim": "c", "quantity": "q", "estimate": 0.9, "ci_low": 0.8,
+           "ci_high": 1.0, "paper_value": paper_value, "verdict": verdict}
+    if kind is not None:
+        rec["kind"] = kind
+    return rec
+
+
+def test_law_tests_come_from_the_explicit_list_not_from_reference_values(tmp_path: Path):
+    _write_claims(tmp_path, "superposition", [
+        _claim("strong_width_exponent_a1", "toy_test", "held"),
+        _claim("strong_width_exponent_a2", "toy_test", "partly"),
+        # weak regime, a 1/t time exponent and a level equal to 1: reference value 1, not listed
+        _claim("weak_width_exponent_a2", "toy_test", "not_reached"),
+        _claim("dynamics_superposition_exponent_a1_b0", "reconstruction", "held"),
+        _claim("real_superposition_smollm2_overlap", "real_model", "held"),
+        _claim("overlap_inverse_m", "theory_check", "held"),  # listed, but not evidence
+    ])
+    _write_claims(tmp_path, "one_third_time", [
+        _claim("adam_peaked_exponent", "toy_test", "held", 1 / 3),
+        _claim("hot_teacher_sgd_rate", "toy_test", "held", 1 / 3),  # 1/3 by coincidence
+        _claim("real_onethird_tau_exponent", None, "not_held", 1 / 3),  # stale: no kind
+    ])
+    frame, missing = toys.gather_law_tests("smoke", root=tmp_path)
+    assert missing == ["inverse_depth"]
+    ran = frame[frame.status == "run"]
+    assert set(ran.id) == {"strong_width_exponent_a1", "strong_width_exponent_a2",
+                           "overlap_inverse_m", "adam_peaked_exponent",
+                           "real_onethird_tau_exponent"}
+    counted = set(ran[ran.counted].id)
+    assert counted == {"strong_width_exponent_a1", "strong_width_exponent_a2",
+                       "adam_peaked_exponent"}
+    not_run = frame[frame.status != "run"]
+    assert "real_superposition_family_width_exponent" in set(not_run.pattern)
+    assert any("*lr_independen*" in p for p in not_run.pattern)
+    assert set(not_run[not_run.chapter == "inverse_depth"].status) == {"chapter not run"}
+    ev = toys.evidence_counts(frame)
+    assert ev["tests"] == 3 and ev["held"] == 2 and ev["partly"] == 1
+    assert ev["toy_test"] == 3 and ev["real_model"] == 0 and ev["not_counted"] == 2
+    counts = toys.tally(frame)
+    width = counts[(counts.term == "width m") & (counts.kind == "toy_test")].iloc[0]
+    assert width.claims == 2 and width.held == 1 and width.counted
+    text = toys.law_table_markdown(frame, missing) + toys.tally_markdown(counts)
+    assert "not run" in text and "(not counted)" in text and "`inverse_depth`" in text
+    empty, all_missing = toys.gather_law_tests("smoke", root=tmp_path / "nowhere")
+    assert len(all_missing) == 3 and not empty.empty and (empty.status != "run").all()
+    assert toys.evidence_counts(empty)["tests"] == 0
+
+
+def test_law_list_names_only_exponent_claims():
+    patterns = {p for term in toys.LAW_TESTS for t in term.tests for p in t.pattern.split("|")}
+    assert "alpha_kl_rho1" not in patterns  # the tied teacher's α_ℓ ≈ 3 is not the law's 1/ℓ
+    assert not any(p.startswith(("weak_", "dynamics_", "hot_teacher")) for p in patterns)
+    assert [t.exponent for t in toys.LAW_TESTS] == [1.0, 1 / 3, 1.0]
+
+
+# ---- the held-out test and its negative controls ------------------------------------------------
+
+
+def test_control_outcomes_reject_only_intervals_above_the_band():
+    from lib.core.claims import Tolerance
+    from lib.universality import heldout
+
+    ratios = pd.DataFrame([
+        {"model": "far", "ratio": 1.5, "ci_low": 1.3, "ci_high": 1.7},
+        {"model": "near", "ratio": 1.02, "ci_low": 0.95, "ci_high": 1.08},
+        {"model": "edge", "ratio": 1.1, "ci_low": 1.02, "ci_high": 1.2},
+        {"model": "better", "ratio": 0.7, "ci_low": 0.6, "ci_high": 0.8},
+        {"model": "one", "ratio": 1.5, "ci_low": None, "ci_high": None},
+    ])
+    controls = {k: (1.0, 1.0, 1 / 3) for k in ratios.model}
+    out = heldout.control_outcomes(ratios, controls, Tolerance.rel(0.1))
+    assert out.set_index("control").rejected.to_dict() == {
+        "far": True, "near": False, "edge": False, "better": False, "one": False}
+    assert out.set_index("control").verdict["near"] == "held"
+    premise = heldout.power_premise(out)
+    assert not premise.ok and "near" in premise.detail and "far" not in premise.detail
+    assert heldout.power_premise(out[out.control == "far"]).ok
+    assert not heldout.power_premise(out.iloc[:0]).ok
+    one_at_a_time = pd.DataFrame([
+        {"alpha_m": 0.5, "alpha_l": 1.0, "alpha_D": 1 / 3, "rejected": True},
+        {"alpha_m": 1.0, "alpha_l": 1.5, "alpha_D": 1 / 3, "rejected": False},
+        {"alpha_m": 1.0, "alpha_l": 1.0, "alpha_D": 0.5, "rejected": True},
+        {"alpha_m": 1.0, "alpha_l": 1.0, "alpha_D": 0.25, "rejected": False},
+        {"alpha_m": 0.7, "alpha_l": 1.5, "alpha_D": 1 / 3, "rejected": False},  # two changed
+    ])
+    assert heldout.power_by_exponent(one_at_a_time) == (
+        "α_m: rejects 0.5; α_ℓ: rejects none of 1.5; α_D: rejects 0.5, not 0.25")
+
+
+def test_held_out_claim_without_power_is_not_reached():
+    """A test that cannot reject a wrong triple must not call the law held."""
+    from lib.core.claims import Tolerance, decide
+    from lib.universality import heldout
+
+    frame = synthetic_four_term({**TRUTH, "alpha_m": 1.0, "alpha_l": 1.0, "alpha_D": 1 / 3},
+                                0.01, seed=3)
+    controls = {"α_m = 0.3": (0.3, 1.0, 1 / 3), "α_ℓ = 1.1": (1.0, 1.1, 1 / 3)}
+    ho = fits.held_out_validation(frame, {"free": None, "universal": (1, 1, 1 / 3), **controls},
+                                  exclude_top=0, n_splits=6, seed=0)
+    ratios = heldout.held_out_ratios(ho, n_boot=200)
+    out = heldout.control_outcomes(ratios, controls, Tolerance.rel(0.1))
+    rejected = out.set_index("control").rejected
+    assert rejected["α_m = 0.3"] and not rejected["α_ℓ = 1.1"]  # a near-miss passes
+    law = ratios.set_index("model").loc["universal"]
+    claim = decide(id="x", claim="c", kind="data_refit", quantity="ratio",
+                   estimate=law.ratio, ci_low=law.ci_low, ci_high=law.ci_high, target=1.0,
+                   tol=Tolerance.rel(0.1), premises=[heldout.power_premise(out)])
+    assert claim.verdict == "not_reached" and "no power" in claim.note
+
+
+def test_exponent_at_bound_and_half_run_step():
+    from lib.real.analysis import half_run_step
+
+    assert fits.exponent_at_bound(1.0) == ""
+    assert "upper bound" in fits.exponent_at_bound(4.995, "α")
+    assert "lower bound" in fits.exponent_at_bound(1e-20)
+    frame = pd.DataFrame({"step": [0, 1, 3, 10, 30, 45, 100, 100]})
+    assert half_run_step(frame) == 45
+    with pytest.raises(ValueError):
+        half_run_step(pd.DataFrame({"step": [0, 5]}))
 
 
 def test_params_reject_bad_values():

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib.core.claims import EVIDENCE_KINDS, KIND_TEXT
+from lib.core.claims import EVIDENCE_KINDS, KIND_TEXT, VERDICT_WORD
 from lib.core.results import REPO_ROOT
 
 CHAPTER_ORDER = ["universality", "superposition", "one_third_time", "inverse_depth",
                  "es_curvature"]
 VERDICT_ORDER = ["held", "partly", "not_held", "not_reached", "fit_failed"]
-VERDICT_WORD = {"held": "held", "partly": "partly", "not_held": "not held",
-                "not_reached": "not reached", "fit_failed": "fit failed"}
 VERDICT_MARK = {v: f"**{w}**" for v, w in VERDICT_WORD.items()}
 KIND_WORD = {"toy_test": "toy-model test", "real_model": "real-model test",
              "data_refit": "refit of published data", "reproduction": "reproduction",

@@ -24,11 +24,12 @@ Side = Literal["band", "above"]
 
 #: The rule, one line per verdict, in the order :func:`judge` checks them.
 VERDICT_RULES: dict[str, str] = {
-    "fit_failed": "no finite estimate: every run diverged or the fit failed (an error of the "
-                  "run, not a statement about the paper)",
     "not_reached": "a measured premise of the claim's regime failed (e.g. not converged, "
-                   "the reward at its ceiling, the represented count not ∝ width), or the fit "
-                   "sits at a bound of its parameters; the note says which",
+                   "the reward at its ceiling, the represented count not ∝ width, a probe too "
+                   "small to measure the quantity), or the fit sits at a bound of its "
+                   "parameters; the note says which",
+    "fit_failed": "no finite estimate although every premise held: every run diverged or the "
+                  "fit failed (an error of the run, not a statement about the paper)",
     "held": "the whole interval lies inside the tolerance band around the paper's value "
             "(an equivalence test: the evidence decides for the paper)",
     "not_held": "the whole interval lies outside the band, in the claim's regime (the evidence "
@@ -36,6 +37,11 @@ VERDICT_RULES: dict[str, str] = {
     "partly": "the interval overlaps the band but is not inside it, or the run has no interval "
               "(one seed): consistent or not, the data do not decide",
 }
+
+#: The word a page prints for each verdict (one vocabulary for every chapter and the dashboard).
+VERDICT_WORD: dict[str, str] = {"held": "held", "partly": "partly (undecided)",
+                                "not_held": "not held", "not_reached": "not reached",
+                                "fit_failed": "fit failed"}
 
 #: What each kind of claim is evidence of. Only the first two count as tests of a paper.
 KIND_TEXT: dict[str, str] = {
@@ -156,13 +162,15 @@ def judge(
         lo_band, hi_band, band_text = target, math.inf, f"above {target:.3g}"
     else:
         raise ValueError(f"side must be 'band' or 'above', got {side!r}")
-    if estimate is None or not math.isfinite(estimate):
-        return "fit_failed", VERDICT_RULES["fit_failed"]
-    _check_interval(estimate, ci_low, ci_high)
+    finite = estimate is not None and math.isfinite(estimate)
+    if finite:
+        _check_interval(estimate, ci_low, ci_high)
     failed = [p for p in premises if not p.ok]
-    if failed:
+    if failed:  # outside the regime: what was (or could not be) measured is not judged
         return "not_reached", "; ".join(
             f"premise failed: {p.name}" + (f" ({p.detail})" if p.detail else "") for p in failed)
+    if not finite:
+        return "fit_failed", VERDICT_RULES["fit_failed"]
     if at_bound:
         return "not_reached", f"the fit sits at a bound ({at_bound}): no estimate to judge"
     if ci_low is None or ci_high is None:

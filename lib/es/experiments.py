@@ -6,6 +6,9 @@
 - :func:`geometry_sweep`: ΔR pools and best-of-N curves for low-rank and isotropic curvature.
 - :func:`network_es_sweep`, :func:`network_curvature`, :func:`best_of_n_probe`: the digits MLP.
 - :func:`decay_statistic`, :func:`saturation_bootstrap`: the measured criteria of the claims.
+- :func:`t_peak_interval`, :func:`slope_interval`, :func:`flat_in_dim_interval`,
+  :func:`decay_interval`: the book's interval (Student t over independent replicates, seeds or
+  pools; :func:`lib.core.fit.t_interval`) for each judged statistic.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 import torch
 
 from lib.core.ensemble import chunk_size_for
-from lib.core.fit import bootstrap
+from lib.core.fit import Interval, bootstrap, t_interval
 from lib.es import geometry, quadratic
 from lib.es.curvature import participation_ratio, squared_curvature_trace, top_eigenvalues
 from lib.es.estimator import EsRun, run_es_chunked
@@ -85,16 +88,18 @@ def exact_curves(spec: quadratic.Spectrum, alpha: float, sigma: float,
 
 
 def quadratic_table(spec: quadratic.Spectrum, alpha: float, sigma: float, mc: MonteCarlo,
-                    n_boot: int, seed: int) -> pd.DataFrame:
+                    batches: int) -> pd.DataFrame:
     """Per N: the plateau gap by Eq. 19 and by simulation (mean ± s.e. over replicates), the
-    peak time by Eq. 25, by the exact curve (integer argmax) and by simulation (argmax of the
-    replicate mean, with a bootstrap CI over replicates)."""
+    peak time by Eq. 25, by the exact curve (integer argmax) and by simulation (the argmax of
+    each of ``batches`` disjoint batches of replicates, Student t over the batches:
+    :func:`t_peak_interval`)."""
     rows = []
     for i, n in enumerate(mc.pop_sizes):
         gap_sim = spec.j_star - mc.plateau[i]  # (R,)
         exact = quadratic.expected_reward(spec, alpha, sigma, int(n), mc.early.shape[2] - 1)
-        boot = bootstrap(lambda rows_: float(np.argmax(rows_.mean(0))), mc.early[i], n_boot,
-                         seed=seed + i)
+        tp = t_peak_interval(mc.early[i], batches)
+        lo = tp.ci_low if tp.ci_low is not None else float("nan")
+        hi = tp.ci_high if tp.ci_high is not None else float("nan")
         rows.append({
             "N": int(n),
             "gap_formula": quadratic.plateau_gap(spec, alpha, sigma, int(n)),
@@ -102,9 +107,9 @@ def quadratic_table(spec: quadratic.Spectrum, alpha: float, sigma: float, mc: Mo
             "gap_sim_se": float(gap_sim.std(ddof=1) / np.sqrt(len(gap_sim))),
             "t_peak_eq25": quadratic.t_peak_two_block(spec, alpha, sigma, int(n)),
             "t_peak_exact": float(np.argmax(exact)),
-            "t_peak_sim": boot.estimate,
-            "t_peak_sim_lo": boot.ci_low,
-            "t_peak_sim_hi": boot.ci_high,
+            "t_peak_sim": tp.estimate,
+            "t_peak_sim_lo": lo,
+            "t_peak_sim_hi": hi,
         })
     table = pd.DataFrame(rows)
     table["gap_ratio"] = table["gap_sim"] / table["gap_formula"]
@@ -161,16 +166,56 @@ def geometry_sweep(dims: Sequence[int], k: int, lam: float, r0: float, sigma: fl
     return pd.DataFrame(curves), pd.DataFrame(pools)
 
 
-def slope_vs_log_dim(curves: pd.DataFrame, kind: str, n: int, n_boot: int, seed: int):
-    """Slope of the best-of-n (over headroom) against log10 D, bootstrap over pools."""
+def slope_interval(curves: pd.DataFrame, kind: str, n: int) -> Interval:
+    """Slope of the best-of-``n`` (over headroom) against log10 D, one fit per pool index, with a
+    Student-t interval over the pools. Pools at different D are independent draws, so pool s
+    across the D's is one independent replicate of the whole sweep."""
     sel = curves[(curves["kind"] == kind) & (curves["N"] == n)]
     table = sel.pivot(index="pool", columns="D", values="best_over_headroom")  # (S, dims)
-    logd = np.log10(table.columns.to_numpy(float))
+    return flat_in_dim_interval(table.columns.to_numpy(float), table.to_numpy(),
+                                method=f"Student t over {len(table)} pools (one slope each)")
 
-    def slope(rows: np.ndarray) -> float:
-        return float(np.polyfit(logd, rows.mean(0), 1)[0])
 
-    return bootstrap(slope, table.to_numpy(), n_boot, seed=seed)
+def flat_in_dim_interval(dims: np.ndarray, best: np.ndarray, method: str = "") -> Interval:
+    """Slope of a best-of-N gain against log10 D: ``best`` is (replicates, len(dims)), one
+    independent replicate per row; one least-squares slope per row, Student t over rows."""
+    logd = np.log10(np.asarray(dims, float))
+    best = np.atleast_2d(np.asarray(best, float))
+    if best.shape[1] != logd.size or logd.size < 2:
+        raise ValueError(f"need ≥2 dimensions and rows of {logd.size} values, got {best.shape}")
+    slopes = np.polyfit(logd, best.T, 1)[0]  # (replicates,)
+    return t_interval(slopes, method=method or f"Student t over {len(slopes)} replicates")
+
+
+def t_peak_interval(early: np.ndarray, batches: int) -> Interval:
+    """Peak step of the Monte Carlo mean: the replicates (R, T) are split into ``batches``
+    disjoint groups, each group's mean curve gives one argmax, and the book's Student-t interval
+    is taken over the groups (independent replicates of the statistic)."""
+    early = np.asarray(early, float)
+    reps = early.shape[0]
+    if not 2 <= batches <= reps:
+        raise ValueError(f"need 2 <= batches <= replicates = {reps}, got {batches}")
+    groups = np.array_split(np.arange(reps), batches)
+    peaks = [float(np.argmax(early[g].mean(0))) for g in groups]
+    return t_interval(np.asarray(peaks),
+                      method=f"Student t over {batches} disjoint batches of replicates")
+
+
+def decay_interval(curves: np.ndarray, final_frac: float = 0.2, smooth: int = 5) -> Interval:
+    """The peak-to-final drop of :func:`decay_statistic` with a Student-t interval over seeds.
+
+    The peak window is located once, on the smoothed seed-mean curve; each seed's drop is its
+    own mean over that window minus its own mean over the last ``final_frac`` of the logs. The
+    mean of the per-seed drops is therefore exactly :func:`decay_statistic` of the seed mean."""
+    curves = np.asarray(curves, float)
+    n_logs = curves.shape[1]
+    smooth = max(1, min(smooth, n_logs))
+    mean = curves.mean(0)
+    start = int(np.argmax(np.convolve(mean, np.ones(smooth) / smooth, mode="valid")))
+    tail = max(1, int(round(final_frac * n_logs)))
+    drops = curves[:, start: start + smooth].mean(1) - curves[:, -tail:].mean(1)
+    return t_interval(drops, method=f"Student t over {len(drops)} seeds (per-seed drop at the "
+                                    "seed-mean peak)")
 
 
 def saturation_bootstrap(best: np.ndarray, frac: float, n_ref: int, n_boot: int, seed: int):

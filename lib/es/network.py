@@ -2,6 +2,20 @@
 ship inside scikit-learn (``load_digits``: 1,797 8×8 images, offline), pretrained on clean images,
 then ES-fine-tuned on a shifted task (every image translated right by a few pixels).
 
+Label noise (the rise-then-decay test bed). With clean labels a 2,410-parameter network reaches
+a training reward of 0.997–1.000 under ES: the reward sits at its ceiling, where the softmax is
+confident and the curvature collapses (measured 8× on the default profile before this change),
+so there is no maximum *below* the ceiling for fixed-σ noise to push the run away from, and the
+rise-then-decay claim cannot be tested there. The test bed therefore flips the labels of a fixed
+fraction ``label_noise`` of the reward set to another class (seeded; the held-out set keeps its
+true labels). The pretrained features predict the true labels, so a network that generalises
+scores at most ``1 − label_noise`` on the reward set and can exceed it only by memorising the
+flipped prompts against those features: the run's maximum lies below the ceiling by design.
+The fraction was fixed by a rule stated *before* any decay was looked at: the smallest multiple
+of 0.1 for which the clean-label classifier's reward ``1 − label_noise`` sits at least 0.1 below
+the chapter's reward-ceiling premise (0.98), i.e. ``label_noise = 0.2``. The ceiling premise is
+still measured on every run (the chapter's ``reward_ceiling``).
+
 The reward of a parameter vector is the expected accuracy of an answer *sampled* from the
 network's softmax, ``R(θ) = mean_b p_θ(y_b | x_b)`` over a fixed set of B "prompts": the expected
 0/1 task reward of a stochastic policy, bounded by 1, and differentiable (so its Hessian exists).
@@ -70,12 +84,15 @@ class DigitsTask:
     x_reward: torch.Tensor  # (n_reward, 64), shifted
     y_reward: torch.Tensor
     x_test: torch.Tensor  # (rest, 64), shifted
-    y_test: torch.Tensor
+    y_test: torch.Tensor  # true labels
+    flipped: torch.Tensor | None = None  # (n_reward,) bool: reward labels replaced by noise
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> DigitsTask:
-        return DigitsTask(*(t.to(device, dtype) if t.is_floating_point() else t.to(device)
-                            for t in (self.x_pretrain, self.y_pretrain, self.x_reward,
-                                      self.y_reward, self.x_test, self.y_test)))
+        moved = (t.to(device, dtype) if t.is_floating_point() else t.to(device)
+                 for t in (self.x_pretrain, self.y_pretrain, self.x_reward, self.y_reward,
+                           self.x_test, self.y_test))
+        flipped = None if self.flipped is None else self.flipped.to(device)
+        return DigitsTask(*moved, flipped=flipped)
 
 
 def shift_images(images: torch.Tensor, pixels: int) -> torch.Tensor:
@@ -87,10 +104,15 @@ def shift_images(images: torch.Tensor, pixels: int) -> torch.Tensor:
     return out
 
 
-def load_digits_task(seed: int, n_pretrain: int, n_reward: int, shift_pixels: int) -> DigitsTask:
+def load_digits_task(seed: int, n_pretrain: int, n_reward: int, shift_pixels: int,
+                     label_noise: float = 0.0) -> DigitsTask:
     """Shuffle the 1,797 digits with ``seed``; the first ``n_pretrain`` (clean) pretrain the
     network; the next ``n_reward``, shifted, are the fine-tuning reward set; the rest, shifted,
-    are held out. Pixel values are scaled to [0, 1]."""
+    are held out. Pixel values are scaled to [0, 1]. ``label_noise``: the labels of
+    ``round(label_noise · n_reward)`` reward prompts (chosen with ``seed``) are replaced by a
+    different class drawn uniformly; the held-out labels stay true (see the module docstring)."""
+    if not 0 <= label_noise < 1:
+        raise ValueError(f"label_noise must be in [0, 1), got {label_noise}")
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -102,8 +124,17 @@ def load_digits_task(seed: int, n_pretrain: int, n_reward: int, shift_pixels: in
     images, labels = images[order], labels[order]
     shifted = shift_images(images, shift_pixels).reshape(-1, 64)
     a, b = n_pretrain, n_pretrain + n_reward
-    return DigitsTask(images[:a].reshape(-1, 64), labels[:a], shifted[a:b], labels[a:b],
-                      shifted[b:], labels[b:])
+    y_reward = labels[a:b].clone()
+    flipped = torch.zeros(n_reward, dtype=torch.bool)
+    n_flip = int(round(label_noise * n_reward))
+    if n_flip:
+        rng = np.random.default_rng([seed, 1])
+        idx = torch.from_numpy(rng.choice(n_reward, n_flip, replace=False))
+        offset = torch.from_numpy(rng.integers(1, 10, n_flip))  # 1..9: never the true class
+        y_reward[idx] = (y_reward[idx] + offset) % 10
+        flipped[idx] = True
+    return DigitsTask(images[:a].reshape(-1, 64), labels[:a], shifted[a:b], y_reward,
+                      shifted[b:], labels[b:], flipped=flipped)
 
 
 def expected_accuracy(mlp: MLP, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor

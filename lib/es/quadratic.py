@@ -94,6 +94,16 @@ def stationary_variance(lam: np.ndarray, alpha: float, sigma: float, pop_size: f
         return alpha * sigma**2 / (pop_size * lam * (2 - alpha * lam))
 
 
+def unrelaxed_fraction(spec: Spectrum, alpha: float, steps: int) -> float:
+    """``max_i (1 − α λ_i)^{2 t}`` over the curved modes at ``t = steps``: the share of a
+    mode's distance from its stationary moments (mean² and variance, Eq. 16) still left after
+    ``steps`` steps, for the slowest mode. A plateau window that starts where this is above
+    1 % is not a plateau yet (the regime premise of the plateau claims)."""
+    lam, _, _, _ = spec.arrays()
+    curved = lam[lam > 0]
+    return float(np.max(np.abs(1 - alpha * curved)) ** (2 * steps))
+
+
 def plateau_gap(spec: Spectrum, alpha: float, sigma: float, pop_size: float) -> float:
     """Eq. 19: ``J* − J∞ = (α σ² / 2N) Σ_{λ_i > 0} 1 / (2 − α λ_i)``; every curved mode adds
     about ``α σ² / 4N`` whatever its curvature."""

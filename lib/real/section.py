@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from lib.core.chapter import ChapterRun
+from lib.core.claims import VERDICT_WORD
 from lib.core.params import ChapterParams
 from lib.real import assets
 from lib.real.analysis import ci_text
@@ -25,8 +26,7 @@ from lib.real.family_cache import shared_family
 from lib.real.params import RealParams, real_view
 from lib.real.train import FamilyResult
 
-WORD = {"held": "held", "partly": "partly held", "not_held": "did not hold",
-        "not_reached": "not reached"}
+WORD = VERDICT_WORD  # the one vocabulary of lib/core/claims.py
 
 
 class RealSection:

@@ -23,6 +23,14 @@ Without superposition each row grows on its own: with ``s_i = ‖W_i‖²``,
 feature ``i`` is learned at ``t_i ≈ ln(1/s_0)/r_i`` and ``L(t) ≈ <v²> Σ_{i: t_i > t} I_i p_i ∝
 t^{-(a+b−1)/(a+b)}`` (:func:`sequential_exponent`, :func:`sequential_loss_curve`). This
 derivation is this book's, for this reconstruction.
+
+With superposition a width-``K`` model cannot reach zero loss: its loss tends to a floor
+``L_K`` (interference). The late-time exponent is therefore measured on ``L − L_K`` with
+``L_K`` *measured*, never fitted: the superposition arm keeps training to
+``reference_factor ×`` the analysed steps, and ``L_K`` is its mean loss over the last 10 % of
+that longer run (:attr:`DynamicsRun.floor`). The exponent of ``L − L_K`` is fitted over
+:data:`EXCESS_WINDOW` of the analysed steps; :func:`excess_rule_reading` says what this rule
+reads for an exact power law (its bias, stated with the result).
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ class DynamicsConfig:
     gamma_super: float = -1.0
     seed: int = 0
     dtype: torch.dtype = torch.float32
+    reference_factor: int = 4  # the superposition arm runs this many × steps to measure L_K
 
 
 def importance(n: int, b: float) -> torch.Tensor:
@@ -100,6 +109,8 @@ class DynamicsRun:
     seed: int = 0
     s0: float = 0.01  # initial squared row norm (init_scale²), for the theory curve
     n_features: int = 0
+    floor: float = float("nan")  # L_K: mean loss over the last 10 % of the longer run (sup. arm)
+    floor_steps: int = 0  # length of that longer run (0: none)
 
 
 def train_arm(a: float, b: float, arm: str, cfg: DynamicsConfig,
@@ -121,9 +132,10 @@ def train_arm(a: float, b: float, arm: str, cfg: DynamicsConfig,
     imp_dev = imp.to(device, cfg.dtype).unsqueeze(0)  # (1, n)
     p_dev = p.to(device, torch.float32)
     gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + int(1000 * a + 10 * b))
-    losses = torch.empty(cfg.steps, dtype=cfg.dtype, device=device)
+    total = cfg.steps * (cfg.reference_factor if arm == "superposition" else 1)
+    losses = torch.empty(total, dtype=cfg.dtype, device=device)
     stream = sparse_stream(p_dev, cfg.batch, gen, cfg.dtype)
-    for step in range(cfg.steps):
+    for step in range(total):
         batch = next(stream)
         loss, gW, gb = loss_and_grads(W, bias, batch, imp_dev)
         losses[step] = loss[0]
@@ -132,8 +144,12 @@ def train_arm(a: float, b: float, arm: str, cfg: DynamicsConfig,
         opt.step([gW * n, gb * n])  # gradient of the paper loss (sum over features)
     ok = bool(finite_members(losses.unsqueeze(0))[0])
     phi = float((torch.linalg.vector_norm(W[0], dim=1) > 0.5).double().mean())
-    return DynamicsRun(a, b, arm, K, gamma, lr, losses.double().cpu().numpy(), phi, ok, cfg.seed,
-                       cfg.init_scale**2, n)
+    curve = losses.double().cpu().numpy()
+    floor, floor_steps = float("nan"), 0
+    if total > cfg.steps:  # the reference: the same run, continued
+        floor, floor_steps = float(curve[-max(1, total // 10):].mean()), total
+    return DynamicsRun(a, b, arm, K, gamma, lr, curve[: cfg.steps], phi, ok, cfg.seed,
+                       cfg.init_scale**2, n, floor, floor_steps)
 
 
 def log_binned(losses: np.ndarray, n_bins: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -159,14 +175,52 @@ def run_dynamics(settings: Sequence[tuple[float, float]], cfg: DynamicsConfig,
             for arm in ("sequential", "superposition")]
 
 
-def late_exponents(runs: Sequence[DynamicsRun], late_frac: float = 1 / 30, n_bins: int = 40,
-                   n_boot: int = 1000, seed: int = 0) -> list[dict]:
-    """Late-time exponent of ``L ∝ t^{-β}`` per (a, b, arm): log-log fit of the log-binned
-    loss over steps ``t ≥ late_frac · steps`` (geometric mean over seeds), a bootstrap CI over
-    seeds and time bins, R² of the fit; the sequential theory's asymptotic ``(a+b−1)/(a+b)``
-    and its slope over the same window at this finite ``n`` (``theory_window``, from
-    :func:`sequential_loss_curve`); and the exponent after subtracting a fitted loss floor."""
-    from lib.core.fit import bootstrap_exponent, fit_loglog, fit_offset
+#: The window of the analysed steps ``T`` over which the exponent of ``L − L_K`` is fitted, as
+#: fractions of ``T``: it ends at ``T/3``, twelve times before the reference run's end (4T), so
+#: that subtracting a floor measured at finite time biases the slope little
+#: (:func:`excess_rule_reading`). Fixed before any run was looked at.
+EXCESS_WINDOW = (1 / 30, 1 / 3)
+
+
+def _window_fit(t: np.ndarray, y: np.ndarray, lo: float, hi: float):
+    """Per-seed log-log exponents of ``y`` (seeds, bins) over ``lo ≤ t ≤ hi`` and their Student-t
+    interval (:func:`lib.core.fit.exponent_interval`)."""
+    from lib.core.fit import exponent_interval
+
+    keep = (t >= lo) & (t <= hi)
+    return exponent_interval(t[keep], y[:, keep]), keep
+
+
+def excess_rule_reading(beta: float, steps: int, factor: int = 4,
+                        window: tuple[float, float] = EXCESS_WINDOW, n_bins: int = 40) -> float:
+    """What the ``L − L_K`` rule reads for an exact ``L(t) = L_K + t^{-β}``: ``L_K`` taken as
+    the mean over the last 10 % of ``factor × steps``, the excess log-binned like the data and
+    fitted over ``window``. The difference from ``β`` is the rule's bias."""
+    from lib.core.fit import fit_loglog
+
+    total = factor * steps
+    tt = np.arange(1, total + 1, dtype=float)
+    curve = tt ** (-beta)
+    ref = float(curve[-max(1, total // 10):].mean())
+    t, y = log_binned(curve[:steps] - ref, n_bins)
+    keep = (t >= window[0] * steps) & (t <= window[1] * steps)
+    return float(fit_loglog(t[keep], y[keep]).exponent)
+
+
+def late_exponents(runs: Sequence[DynamicsRun], late_frac: float = 1 / 30,
+                   n_bins: int = 40) -> list[dict]:
+    """Late-time exponents per (a, b, arm), each a Student-t interval over seeds of per-seed
+    log-log fits of the log-binned loss (:func:`lib.core.fit.exponent_interval`):
+
+    - ``exponent``: of ``L`` itself over ``t ≥ late_frac · steps`` (the sequential arm's
+      quantity; its floor is 0), with the sequential theory's asymptotic ``(a+b−1)/(a+b)`` and
+      its slope over the same window at this finite ``n`` (``theory_window``, from
+      :func:`sequential_loss_curve`);
+    - ``excess_exponent`` (superposition arm): of ``L − L_K`` over :data:`EXCESS_WINDOW`, with
+      each seed's own measured floor ``L_K`` (:attr:`DynamicsRun.floor`); ``excess_min`` is the
+      smallest ``L − L_K`` in the window over seeds (must be > 0) and ``floor`` the mean ``L_K``.
+    """
+    from lib.core.fit import fit_loglog
 
     out = []
     keys = sorted({(r.a, r.b, r.arm) for r in runs})
@@ -174,28 +228,44 @@ def late_exponents(runs: Sequence[DynamicsRun], late_frac: float = 1 / 30, n_bin
         group = [r for r in runs if (r.a, r.b, r.arm) == (a, b, arm) and r.finite]
         if not group:
             continue
+        steps = group[0].losses.size
         binned = [log_binned(r.losses, n_bins) for r in group]
         t = binned[0][0]
         y = np.stack([yb for _, yb in binned])  # (seeds, bins)
-        late = t >= late_frac * group[0].losses.size
-        boot = bootstrap_exponent(t[late], y[:, late], over="both", n_boot=n_boot, seed=seed)
+        iv, late = _window_fit(t, y, late_frac * steps, np.inf)
         gm = np.exp(np.log(y[:, late]).mean(0))
         fit = fit_loglog(t[late], gm)
         p = frequencies("power", group[0].n_features, a)
         curve = sequential_loss_curve(t[late], p, importance(p.numel(), b), group[0].lr,
                                       group[0].s0)
         window = fit_loglog(t[late], curve).exponent
-        try:
-            floor = fit_offset(t[late], gm).exponent
-        except (ValueError, RuntimeError):
-            floor = float("nan")
-        out.append({"a": a, "b": b, "arm": arm, "exponent": boot.estimate,
-                    "ci_low": boot.ci_low, "ci_high": boot.ci_high, "r2": fit.r2,
-                    "theory_sequential": sequential_exponent(a, b),
-                    "theory_window": window, "exponent_above_floor": floor,
-                    "n_seeds": len(group),
-                    "phi_half": float(np.mean([r.phi_half for r in group])),
-                    "final_loss": float(gm[-1])})
+        row = {"a": a, "b": b, "arm": arm, "exponent": iv.estimate, "ci_low": iv.ci_low,
+               "ci_high": iv.ci_high, "ci_method": iv.method, "r2": fit.r2,
+               "theory_sequential": sequential_exponent(a, b), "theory_window": window,
+               "n_seeds": len(group), "phi_half": float(np.mean([r.phi_half for r in group])),
+               "phi_half_min": float(np.min([r.phi_half for r in group])),
+               "final_loss": float(gm[-1]), "interval": iv,
+               "excess_exponent": float("nan"), "excess_ci_low": None, "excess_ci_high": None,
+               "excess_min": float("nan"), "floor": float("nan"), "excess_interval": None}
+        floors = np.array([r.floor for r in group])
+        if np.all(np.isfinite(floors)):
+            lo, hi = EXCESS_WINDOW[0] * steps, EXCESS_WINDOW[1] * steps
+            keep = (t >= lo) & (t <= hi)
+            excess = y - floors[:, None]
+            row["excess_min"] = float(excess[:, keep].min())
+            row["floor"] = float(floors.mean())
+            row["floor_steps"] = int(group[0].floor_steps)
+            # a non-positive excess cannot be logged: that bin is dropped for every seed (and
+            # the claim's premise "the floor lies below the curve" fails)
+            excess = np.where(excess > 0, excess, np.nan)
+            try:
+                ev, _ = _window_fit(t, excess, lo, hi)
+            except ValueError:  # fewer than 3 bins left
+                ev = None
+            if ev is not None:
+                row.update(excess_exponent=ev.estimate, excess_ci_low=ev.ci_low,
+                           excess_ci_high=ev.ci_high, excess_interval=ev)
+        out.append(row)
     return out
 
 

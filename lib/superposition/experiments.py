@@ -68,7 +68,7 @@ def run_sweep(P: SuperpositionParams, which: str, device: torch.device,
 
 def dynamics_config(P: SuperpositionParams, seed: int) -> DynamicsConfig:
     return DynamicsConfig(n=P.dyn_features, bottleneck=P.dyn_bottleneck, batch=P.dyn_batch,
-                          steps=P.dyn_steps, seed=seed)
+                          steps=P.dyn_steps, seed=seed, reference_factor=P.dyn_reference_factor)
 
 
 def run_dynamics_all(P: SuperpositionParams, device: torch.device) -> list[DynamicsRun]:

@@ -11,6 +11,12 @@ current learning rate ``η``:
 
 The bias gets no decay. Adam betas (0.9, 0.999), eps 1e-8. The learning rates and schedules
 below are the authors' (``exp-10.py``, ``exp-17.py``), given names and reasons.
+
+Rules (``lr_rule``): ``'exp17_x100'`` is the authors' width sweep exactly, per-width learning
+rates *and* the loss multiplied by :data:`EXP17_LOSS_SCALE` before ``backward()`` (which leaves
+Adam's step unchanged except that its eps is 100× smaller relative to the gradient);
+``'exp17'`` is the same learning rates without the loss scale (the book's default profile, kept
+so that its numbers do not move); ``'exp10'`` is one rate ``1e-2`` (the phase diagram).
 """
 
 from __future__ import annotations
@@ -63,6 +69,21 @@ def lr_b_exp17(m: int | torch.Tensor) -> float | torch.Tensor:
 
 LR_EXP10 = 1e-2  # exp-10/exp-10-3/exp-15 (the phase diagram): one lr for W and b at every width
 
+#: ``exp/exp-17.py`` (liuyz0/SuperpositionScaling) trains on ``loss = criteria(y, x) * 100`` and
+#: logs ``loss.item() / 100``: the gradient reaching Adam is 100× the MSE's, so Adam's eps (1e-8)
+#: acts as 1e-10 would on the unscaled gradient. exp-10 trains on the plain MSE.
+EXP17_LOSS_SCALE = 100.0
+LR_RULES = ("exp17", "exp17_x100", "exp10")
+
+
+def loss_scale(rule: str) -> float:
+    """Factor on the training loss before ``backward()`` under ``rule`` (the gradient that
+    reaches Adam is multiplied by it; the logged loss is not): :data:`EXP17_LOSS_SCALE` for
+    ``'exp17_x100'``, 1 otherwise."""
+    if rule not in LR_RULES:
+        raise ValueError(f"lr rule {rule!r} is unknown; allowed: {', '.join(LR_RULES)}")
+    return EXP17_LOSS_SCALE if rule == "exp17_x100" else 1.0
+
 
 def warmup_cosine(step: int, steps: int, warmup_frac: float, min_frac: float = 0.05) -> float:
     """LR multiplier at ``step`` (0-based): linear warm-up over ``warmup_frac·steps`` steps,
@@ -79,7 +100,7 @@ def warmup_cosine(step: int, steps: int, warmup_frac: float, min_frac: float = 0
     return (1.0 - min_frac) * 0.5 * (1.0 + math.cos(math.pi * (s - warm) / span)) + min_frac
 
 
-WARMUP_FRAC = {"exp17": 0.05, "exp10": 0.10}
+WARMUP_FRAC = {"exp17": 0.05, "exp17_x100": 0.05, "exp10": 0.10}
 
 
 def member_lrs(
@@ -87,15 +108,15 @@ def member_lrs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Peak learning rates (lr_W, lr_b), each (M,), for members of the given widths.
 
-    ``rule='exp17'``: per-width rates of the width sweep (:func:`lr_w_exp17`,
-    :func:`lr_b_exp17`); ``rule='exp10'``: ``1e-2`` for both at every width.
+    ``rule='exp17'`` or ``'exp17_x100'``: per-width rates of the width sweep
+    (:func:`lr_w_exp17`, :func:`lr_b_exp17`); ``rule='exp10'``: ``1e-2`` for both at every width.
     """
     m = torch.tensor(list(widths), dtype=dtype)
-    if rule == "exp17":
+    if rule in ("exp17", "exp17_x100"):
         return lr_w_exp17(m), lr_b_exp17(m)
     if rule == "exp10":
         return torch.full_like(m, LR_EXP10), torch.full_like(m, LR_EXP10)
-    raise ValueError(f"lr rule {rule!r} is unknown; allowed: 'exp17', 'exp10'")
+    raise ValueError(f"lr rule {rule!r} is unknown; allowed: {', '.join(LR_RULES)}")
 
 
 # ---- the one-model optimiser (the authors' way, for the loop and as the test reference) -----

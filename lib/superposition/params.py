@@ -12,7 +12,7 @@ from lib.real.params import RealSuperpositionFields, check_real
 Width = Annotated[int, Field(ge=2, le=4096)]
 Exponent = Annotated[float, Field(ge=0.0, le=4.0)]
 Gamma = Annotated[float, Field(ge=-2.0, le=2.0)]
-LrRule = Literal["exp17", "exp10"]
+LrRule = Literal["exp17", "exp17_x100", "exp10"]
 
 
 class SuperpositionParams(RealSuperpositionFields, ChapterParams):
@@ -28,7 +28,8 @@ class SuperpositionParams(RealSuperpositionFields, ChapterParams):
     n_seeds: int = Field(3, ge=1, le=32, description="seeds per (law, width) and (α, width)")
     strong_gamma: Gamma = Field(-1.0, description="signed decay γ of the strong regime (< 0)")
     strong_lr_rule: LrRule = Field("exp17", description="learning rates of the width sweeps: "
-                                   "'exp17' per-width (the paper's width sweep) or 'exp10'")
+                                   "'exp17' per-width (the paper's width sweep), 'exp17_x100' "
+                                   "the same with exp-17's loss × 100, or 'exp10'")
     power_alphas: list[Exponent] = Field([0.8, 1.4], min_length=1, max_length=8,
                                          description="power-law exponents α of the strong sweep")
     exp_scale_frac: float = Field(0.1, gt=0.0, le=10.0,
@@ -39,7 +40,7 @@ class SuperpositionParams(RealSuperpositionFields, ChapterParams):
     weak_gamma: Gamma = Field(0.2, description="signed decay γ of the weak regime (> 0)")
     weak_alphas: list[Exponent] = Field([1.5, 2.0, 2.5], min_length=2, max_length=8,
                                         description="power-law α of the weak sweep (> 1)")
-    weak_seeds: int = Field(2, ge=1, le=32, description="seeds per (α, width) in the weak sweep")
+    weak_seeds: int = Field(3, ge=1, le=32, description="seeds per (α, width) in the weak sweep")
     weak_lr_rule: LrRule = Field("exp17", description="learning rates of the weak sweep")
     # phase diagram over (γ, α)
     phase_n_features: int = Field(256, ge=16, le=65536, description="n of the phase diagram")
@@ -60,9 +61,10 @@ class SuperpositionParams(RealSuperpositionFields, ChapterParams):
                                   description="importance exponents b (I_i ∝ i^-b)")
     dyn_steps: int = Field(4000, ge=20, le=1000000, description="GD steps of the dynamics")
     dyn_batch: int = Field(256, ge=8, le=65536, description="batch of the dynamics runs")
-    dyn_seeds: int = Field(2, ge=1, le=16, description="seeds per dynamics arm")
-    # fits
-    n_boot: int = Field(1000, ge=50, le=100000, description="bootstrap resamples per CI")
+    dyn_seeds: int = Field(3, ge=1, le=16, description="seeds per dynamics arm")
+    dyn_reference_factor: int = Field(4, ge=2, le=32,
+                                      description="the superposition arm trains this many × "
+                                                  "dyn_steps to measure its loss floor L_K")
     cpu_chunk: int = Field(8, ge=1, le=256, description="members per chunk on CPU (measured)")
 
     def check(self) -> None:
@@ -84,5 +86,8 @@ class SuperpositionParams(RealSuperpositionFields, ChapterParams):
                 "each pair needs a + b > 1 (a power-law loss without superposition)")
         require(self.dyn_bottleneck < self.dyn_features, "dyn_bottleneck",
                 f"the bottleneck must be below dyn_features = {self.dyn_features}")
-        require(self.min_fit_width <= sorted(self.widths)[-2], "min_fit_width",
-                "at least two widths must be >= min_fit_width")
+        require(len(self.widths) >= 3, "widths", "an exponent fit needs at least 3 widths")
+        require(len(self.phase_widths) >= 3, "phase_widths",
+                "an exponent fit needs at least 3 widths")
+        require(self.min_fit_width <= sorted(self.widths)[-3], "min_fit_width",
+                "at least three widths must be >= min_fit_width")

@@ -31,6 +31,7 @@ from lib.superposition.model import FeatureRecovery, init_params, loss_and_grads
 from lib.superposition.optim import (
     WARMUP_FRAC,
     SignedAdamW,
+    loss_scale,
     member_lrs,
     signed_decay_,
     warmup_cosine,
@@ -75,7 +76,7 @@ class TrainConfig:
     n: int
     batch: int
     steps: int
-    lr_rule: str = "exp17"  # "exp17" (per-width lrs) or "exp10" (1e-2 everywhere)
+    lr_rule: str = "exp17"  # "exp17", "exp17_x100" (per-width lrs; ×100 loss) or "exp10"
     final_window: int = 100  # steps averaged for the final loss (the authors use the last 100)
     init_seed: int = 0  # base of every member's init seed
     data_seed: int = 1  # base of every data stream's seed
@@ -221,6 +222,7 @@ def train_chunk(
     gen = stream_generator(chunk[0], cfg.data_seed, device)
     losses = torch.empty(M, cfg.steps, dtype=cfg.dtype, device=device)  # logged every step
     warm = WARMUP_FRAC[cfg.lr_rule]
+    gscale = loss_scale(cfg.lr_rule)  # exp-17 backpropagates loss × 100
     stream = iter(batches) if batches is not None else sparse_stream(p, cfg.batch, gen, cfg.dtype)
     for step in range(cfg.steps):
         batch = next(stream)
@@ -228,6 +230,8 @@ def train_chunk(
         losses[:, step] = loss
         scale = warmup_cosine(step, cfg.steps, warm)
         signed_decay_(W, gamma, lr_w * scale)  # decay before the Adam step (exp/adamw.py)
+        if gscale != 1.0:
+            gW, gb = gW * gscale, gb * gscale
         opt_w.step([gW], scale=scale)
         opt_b.step([gb], scale=scale)
     return _results(chunk, cfg, W, b, losses)
@@ -291,6 +295,7 @@ def train_loop(
     mse = torch.nn.MSELoss()
     losses = torch.empty(cfg.steps, dtype=cfg.dtype, device=device)
     warm = WARMUP_FRAC[cfg.lr_rule]
+    gscale = loss_scale(cfg.lr_rule)
     for step in range(cfg.steps):
         x = dense_batches[step] if dense_batches is not None else sample_dense(p, cfg.batch, gen)
         x = x.to(cfg.dtype)
@@ -298,7 +303,7 @@ def train_loop(
             group["lr"] = group["init_lr"] * warmup_cosine(step, cfg.steps, warm)
         opt.zero_grad(set_to_none=True)
         loss = mse(model(x), x)
-        loss.backward()
+        (loss * gscale if gscale != 1.0 else loss).backward()  # exp-17: criteria(y, x) * 100
         opt.step()
         losses[step] = loss.detach() * n
     curve = losses.double().cpu().numpy()

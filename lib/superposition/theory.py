@@ -49,6 +49,38 @@ def welch_bound(n_vectors: int, m: int) -> float:
     return (n_vectors - m) / (m * (n_vectors - 1))
 
 
+def weighted_welch_bound(p: torch.Tensor, m: int) -> float:
+    """Lower bound on the frequency-weighted interference of unit vectors in ``R^m``,
+    ``Σ_{i≠j} p_i p_j (ŵ_i·ŵ_j)² ≥ 1/m − Σ_i p_i²`` (with ``Σ p = 1``: the frame potential of the
+    weighted frame ``Σ p_i ŵ_iŵ_iᵀ``, whose trace is 1, is at least ``1/m``; the diagonal
+    contributes ``Σ p_i²``). It is the Welch bound of ``ν = 1/Σ p_i²`` equal-weight vectors up
+    to a factor, and 0 once ``m ≥ ν``: at finite ``n`` a law with few heavy features (an
+    exponential with a short scale) can fall faster than ``1/m``. Returns ``max(·, 0)``."""
+    q = p.double() / p.double().sum()
+    return max(1.0 / m - float((q**2).sum()), 0.0)
+
+
+def effective_features(p: torch.Tensor) -> float:
+    """The participation number ``ν = 1/Σ p_i²`` of a frequency law (``Σ p = 1``)."""
+    q = p.double() / p.double().sum()
+    return 1.0 / float((q**2).sum())
+
+
+def welch_slope(p: torch.Tensor, widths) -> float:
+    """Log-log slope (as a decay exponent) of :func:`weighted_welch_bound` over ``widths``: the
+    width exponent that the bound alone implies at this finite ``n`` (1 when ``ν ≫ m``). NaN
+    when the bound is 0 at one of the widths (``m ≥ ν``: the bound says nothing there)."""
+    import numpy as np
+
+    from lib.core.fit import fit_loglog
+
+    m = np.asarray(list(widths), float)
+    b = np.array([weighted_welch_bound(p, int(w)) for w in m])
+    if np.any(b <= 0) or m.size < 3:
+        return float("nan")
+    return float(fit_loglog(m, b).exponent)
+
+
 def random_unit_vectors(count: int, m: int, generator: torch.Generator) -> torch.Tensor:
     """``count`` independent uniform unit vectors in ``R^m`` (float64), shape (count, m)."""
     v = torch.randn(count, m, generator=generator, dtype=torch.float64)

@@ -50,6 +50,8 @@ EXPONENTS = ("alpha_m", "alpha_l", "alpha_D")
 COEFFICIENTS = ("c_m", "c_l", "c_D")
 FOUR_TERM_PARAMS = EXPONENTS + COEFFICIENTS + ("E",)
 UNIVERSAL_EXPONENTS = {"alpha_m": 1.0, "alpha_l": 1.0, "alpha_D": 1.0 / 3.0}
+#: The range the four-term fitter allows a free exponent (:meth:`_FourTermProblem.bounds`).
+EXPONENT_BOUNDS = (0.0, 5.0)
 CHINCHILLA_PARAMS = ("E", "A", "B", "alpha", "beta")
 
 # Published fits (values as printed; standard errors in the second dict where given).
@@ -241,8 +243,8 @@ class _FourTermProblem:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         k = int(self.free.sum())
-        lo = np.r_[[-30.0] * 3, [0.0] * k, 0.0]
-        hi = np.r_[[10.0] * 3, [5.0] * k, self.e_max]
+        lo = np.r_[[-30.0] * 3, [EXPONENT_BOUNDS[0]] * k, 0.0]
+        hi = np.r_[[10.0] * 3, [EXPONENT_BOUNDS[1]] * k, self.e_max]
         return lo, hi
 
     def solve(self, start: np.ndarray) -> optimize.OptimizeResult:
@@ -293,6 +295,19 @@ class _FourTermProblem:
         for i, k in enumerate(names):
             out[k] = float(np.sqrt(var[i])) if var[i] > 0 else 0.0
         return out
+
+
+def exponent_at_bound(value: float, name: str = "exponent", slack: float = 0.01) -> str:
+    """'' when a free exponent lies inside the fitter's range, else a text saying which bound it
+    sits at (then the fit did not identify it: no estimate to judge)."""
+    lo, hi = EXPONENT_BOUNDS
+    if not np.isfinite(value):
+        return ""
+    if value <= lo + slack:
+        return f"{name} = {value:.3g} at the lower bound {lo:g} of the fitter's range"
+    if value >= hi - slack:
+        return f"{name} = {value:.3g} at the upper bound {hi:g} of the fitter's range"
+    return ""
 
 
 def _frame_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -20,16 +20,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib.core.claims import EVIDENCE_KINDS
+from lib.core.claims import EVIDENCE_KINDS, VERDICT_WORD
 from lib.core.results import REPO_ROOT
 
 
 @dataclass(frozen=True)
 class LawTest:
-    """One entry of the list: a claim id (or an fnmatch pattern) and why it tests the term."""
+    """One entry of the list: a claim id (or fnmatch patterns, alternatives separated by '|')
+    and why it tests the term."""
 
     pattern: str
     what: str
+
+    def matches(self, claim_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(claim_id, p) for p in self.pattern.split("|"))
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ LAW_TESTS: tuple[Term, ...] = (
          "softmax + cross-entropy on peaked targets",
          (LawTest("adam_peaked_exponent*", "loss ∝ τ^-α, peaked teacher, Adam"),
           LawTest("sgd_peaked_exponent*", "loss ∝ τ^-α, peaked teacher, SGD"),
-          LawTest("*lr_independen*", "the exponent does not depend on the learning rate"),
+          LawTest("*lr_independen*|*lr_invarian*|*across_lr*",
+                  "the exponent does not depend on the learning rate"),
           LawTest("real_onethird_tau_exponent", "loss ∝ τ^-α for a real-text GPT"))),
     Term("depth ℓ", 1.0, "1", "inverse_depth",
          "ensemble averaging over similar layers",
@@ -71,8 +76,9 @@ LAW_TESTS: tuple[Term, ...] = (
           LawTest("real_depth_family_exponent", "α_ℓ of a real-text GPT family"))),
 )
 
-COLUMNS = ["term", "law_exponent", "chapter", "pattern", "what", "id", "kind", "counted",
-           "status", "quantity", "estimate", "ci_low", "ci_high", "paper_value", "verdict"]
+COLUMNS = ["term", "law_exponent", "law_exponent_text", "chapter", "pattern", "what", "id",
+           "kind", "counted", "status", "quantity", "estimate", "ci_low", "ci_high",
+           "paper_value", "verdict"]
 
 
 def read_claims(profile: str, chapter: str, root: Path = REPO_ROOT) -> list[dict] | None:
@@ -96,8 +102,9 @@ def gather_law_tests(profile: str, root: Path = REPO_ROOT) -> tuple[pd.DataFrame
             missing.append(term.chapter)
             records = []
         for test in term.tests:
-            hits = [r for r in records if fnmatch.fnmatchcase(str(r.get("id", "")), test.pattern)]
-            base = {"term": term.term, "law_exponent": term.exponent, "chapter": term.chapter,
+            hits = [r for r in records if test.matches(str(r.get("id", "")))]
+            base = {"term": term.term, "law_exponent": term.exponent,
+                    "law_exponent_text": term.exponent_text, "chapter": term.chapter,
                     "pattern": test.pattern, "what": test.what}
             if not hits:
                 rows.append({**base, "id": None, "kind": None, "counted": False,
@@ -155,8 +162,7 @@ def _num(v: object, fmt: str = ".3g") -> str:
     return str(v)
 
 
-VERDICT_MARK = {"held": "✅ held", "partly": "🟡 partly", "not_held": "❌ not held",
-                "not_reached": "⏳ not reached", "fit_failed": "⚠️ fit failed"}
+VERDICT_MARK = {v: f"**{w}**" for v, w in VERDICT_WORD.items()}
 
 
 def law_table_markdown(frame: pd.DataFrame, missing: list[str]) -> str:
@@ -164,9 +170,10 @@ def law_table_markdown(frame: pd.DataFrame, missing: list[str]) -> str:
     lines = ["| term (law's exponent) | claim id | what it tests | kind | estimate [95% CI] | "
              "verdict |", "|---|---|---|---|---|---|"]
     for r in frame.itertuples():
-        term = f"{r.term} ({_num(r.law_exponent)})"
+        term = f"{r.term} ({r.law_exponent_text})"
         if r.status != "run":
-            lines.append(f"| {term} | `{r.pattern}` | {r.what} | – | – | {r.status} |")
+            pattern = " or ".join(f"`{p}`" for p in r.pattern.split("|"))
+            lines.append(f"| {term} | {pattern} | {r.what} | – | – | {r.status} |")
             continue
         ci = (f" [{_num(r.ci_low)}, {_num(r.ci_high)}]"
               if r.ci_low is not None and not pd.isna(r.ci_low) else "")
