@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from lib.core.claims import judge_above
+from lib.core.claims import converged, judge, judge_above
 from lib.core.params import ParameterError
-from lib.depth.analysis import depth_exponent, drift, fitted_members, loss_matrix, verdict
+from lib.depth.analysis import (
+    depth_exponent,
+    drift,
+    exponent_trajectory,
+    fitted_members,
+    loss_matrix,
+    shuffle_contrast,
+)
 from lib.depth.backprop import backward, forward_cached
 from lib.depth.model import (
     HIDDEN,
@@ -37,12 +44,16 @@ from lib.depth.probes import (
 )
 from lib.depth.reference import ToyResNet, train_alone
 from lib.depth.sweep import (
+    ChunkProblem,
     Member,
     SweepConfig,
     SweepResult,
     Teacher,
+    authors_head,
+    base_lr,
     build_teacher,
     checkpoint_steps,
+    decays,
     init_student,
     lr_factor,
     member_grid,
@@ -184,12 +195,16 @@ def test_member_adam_matches_torch_adam_member_by_member():
     assert torch.all(st.w_fc[2, 2:] == 0) and torch.all(st.w_proj[1, 2:] == 0)  # padding frozen
 
 
-@pytest.mark.parametrize("loss,integrator", [("kl", "euler"), ("mse", "euler"), ("mse", "rk2")])
-def test_padded_member_equals_unpadded_model_trained_alone(loss, integrator):
+@pytest.mark.parametrize("loss,integrator,head", [
+    ("kl", "euler", "shared"), ("kl", "euler", "trained"), ("mse", "euler", "none"),
+    ("mse", "rk2", "none")])
+def test_padded_member_equals_unpadded_model_trained_alone(loss, integrator, head):
     """A depth-2 student trained in a chunk next to a depth-4 one (so padded with 2 frozen zero
-    blocks) ends with the weights of the same student trained alone, the authors' way."""
-    members = [Member(4, 0.0, 0, 0.5, loss, integrator), Member(2, 0.0, 0, 0.5, loss, integrator),
-               Member(3, 1.0, 1, 1.0, loss, integrator)]
+    blocks) ends with the weights of the same student trained alone, the authors' way (its own
+    trained head included, in the exp-9 setup)."""
+    members = [Member(4, 0.0, 0, 0.5, loss, integrator, head),
+               Member(2, 0.0, 0, 0.5, loss, integrator, head),
+               Member(3, 1.0, 1, 1.0, loss, integrator, head)]
     res = train_chunk(members, TINY, CPU)
     for k in (1, 0):
         alone, losses = train_alone(members[k], TINY, CPU)
@@ -197,6 +212,47 @@ def test_padded_member_equals_unpadded_model_trained_alone(loss, integrator):
         for name, v in alone.weights().items():
             torch.testing.assert_close(res.weights[k][name], v, rtol=1e-4, atol=1e-5)
     assert res.test_loss.shape == (3, checkpoint_steps(TINY.steps, TINY.n_checkpoints).size)
+
+
+def test_independent_teacher_kl_student_trains_its_own_zero_head_at_constant_lr():
+    """The ρ = 0 KL arm follows the authors' exp-9: the student's head starts at zero and is
+    trained, its learning rate is 6e-4 (times the multiplier) at every depth and every step, and
+    its logits are not divided by T; the ρ = 1 arm keeps exp-9-3 (the teacher's fixed head)."""
+    assert authors_head(0.0) == "trained" and authors_head(1.0) == "shared"
+    grid = member_grid([2, 4], [0.0, 1.0], 1, temperatures=[0.5])
+    assert {(m.rho, m.head) for m in grid} == {(0.0, "trained"), (1.0, "shared")}
+    assert all(m.head == "none" for m in member_grid([2], [0.0], 1, loss="mse"))
+    free = [m for m in grid if m.rho == 0.0]
+    assert all(base_lr(m) == 6e-4 and not decays(m) for m in free)
+    tied = [m for m in grid if m.rho == 1.0]
+    assert base_lr(tied[0]) == pytest.approx(6e-4 * 4 / math.sqrt(2)) and decays(tied[0])
+
+    prob = ChunkProblem(free, TINY, CPU)
+    assert prob.trained_head and torch.all(prob.student_heads == 0)  # zero at initialisation
+    teacher = build_teacher(0.0, 0, TINY)
+    assert not torch.equal(teacher.own_head, teacher.head)
+    assert teacher.own_head.abs().max() <= 1 / math.sqrt(N_EMBD)  # nn.Linear's uniform init
+    # at initialisation the student's logits are 0: the loss is KL(teacher ‖ uniform)
+    x = prob.draw_inputs()
+    z_t, _ = forward(prob.teacher, x)
+    losses, grads = prob.gradients(x, z_t)
+    t_logp = torch.log_softmax(z_t[0] @ teacher.own_head / 0.5, dim=-1)
+    uniform = (t_logp.exp() * (t_logp + math.log(128))).sum(-1).mean()
+    torch.testing.assert_close(losses[0], uniform, rtol=1e-5, atol=1e-6)
+    assert len(grads) == 4 and grads[3].abs().sum() > 0  # the head gets a gradient
+
+    cfg = replace(TINY, steps=10)
+    res = train_chunk(free, cfg, CPU)
+    for w in res.weights:
+        assert w["head"].shape == (N_EMBD, 128) and w["head"].abs().max() > 0  # it trained
+    # learning rate 6e-4 × multiplier, not scaled by depth: Adam's first step moves a head
+    # entry by ±lr where its gradient is non-zero (constant in time: decays() above)
+    one = train_chunk(free, replace(TINY, steps=1), CPU)
+    assert one.weights[0]["head"].abs().max() == pytest.approx(6e-4 * TINY.lr_multiplier,
+                                                               rel=1e-4)
+    alone, _ = train_alone(free[0], cfg, CPU)
+    torch.testing.assert_close(res.weights[0]["head"], alone.weights()["head"], rtol=1e-4,
+                               atol=1e-5)
 
 
 def test_sweep_is_independent_of_chunking():
@@ -220,10 +276,11 @@ def test_schedule_checkpoints_and_chunk_plan():
     assert lr_factor(90, 100) == pytest.approx(0.55) and lr_factor(100, 100) == pytest.approx(0.1)
     c = checkpoint_steps(1000, 8)
     assert c[-1] == 1000 and np.all(np.diff(c) > 0) and checkpoint_steps(50, 1).tolist() == [50]
-    members = member_grid([2, 4], [0.0], 2) + member_grid([2], [1.0], 1, loss="mse")
+    members = (member_grid([2, 4], [0.0, 1.0], 2) + member_grid([2], [1.0], 1, loss="mse"))
     plan = plan_chunks(members, 3)
     assert sorted(i for p in plan for i in p) == list(range(len(members)))
-    assert all(len({members[i].loss for i in p}) == 1 and len(p) <= 3 for p in plan)
+    assert all(len({(members[i].loss, members[i].head) for i in p}) == 1 and len(p) <= 3
+               for p in plan)
 
 
 def test_memory_estimate_grows_at_most_linearly_in_members():
@@ -286,25 +343,49 @@ def _synthetic_result(alpha: float, noise: float = 0.02) -> SweepResult:
 
 def test_depth_exponent_recovers_a_known_power_law():
     res = _synthetic_result(1.0)
-    b = depth_exponent(res, 0.0, n_boot=200)
+    b = depth_exponent(res, 0.0)
     assert b.estimate == pytest.approx(1.0, abs=0.05) and b.ci_low < 1.0 < b.ci_high
+    assert b.n_seeds == 4 and "Student t" in b.method  # t over the teacher replicates
     res.test_loss[0, -1] = np.nan  # a diverged member is excluded, not fatal
     res.__post_init__()
     depths, y = loss_matrix(res, 0.0)
-    assert np.isnan(y).sum() == 1 and depth_exponent(res, 0.0, n_boot=50).estimate > 0.9
+    assert np.isnan(y).sum() == 1
+    b = depth_exponent(res, 0.0)  # its depth is dropped for every replicate (same depths)
+    assert b.n_dropped == 1 and b.estimate > 0.9
+    assert fitted_members(res, 0.0) == 4 * 3
+    res.test_loss[1, -1] = np.nan  # two depths lost: too few left to fit
+    res.__post_init__()
+    assert math.isnan(depth_exponent(res, 0.0).estimate) and fitted_members(res, 0.0) == 0
 
 
-def test_verdict_requires_convergence():
+def test_convergence_is_a_premise_of_the_verdict():
     import pandas as pd
 
     moving = pd.DataFrame({"step": [10, 20, 40], "alpha": [0.3, 0.6, 0.95]})
     assert drift(moving) == pytest.approx(0.35)
-    b = depth_exponent(_synthetic_result(1.0), 0.0, n_boot=100)
-    assert verdict(b, 1.0, 0.2, drift(moving), 0.05)[0] == "not_reached"
-    assert verdict(b, 1.0, 0.2, 0.01, 0.05)[0] == "held"
+    res = _synthetic_result(1.0)  # α grows 0.25 → 0.5 → 1 over the checkpoints
+    assert drift(exponent_trajectory(res, 0.0)) == pytest.approx(0.5, abs=0.05)
+    b = depth_exponent(res, 0.0)
+    args = (b.estimate, b.ci_low, b.ci_high, 1.0, 0.2)
+    assert judge(*args, premises=[converged("α_ℓ", drift(moving), 0.05)])[0] == "not_reached"
+    assert judge(*args, premises=[converged("α_ℓ", 0.01, 0.05)])[0] == "held"
+    assert judge(*args, premises=[converged("α_ℓ", math.nan, 0.05)])[0] == "not_reached"
     assert judge_above(1.5, 1.2, 1.8, 1.0)[0] == "held"
     assert judge_above(1.1, 0.9, 1.3, 1.0)[0] == "partly"
-    assert judge_above(0.8, 0.6, 1.0, 1.0)[0] == "not_held"
+    assert judge_above(0.8, 0.6, 0.95, 1.0)[0] == "not_held"
+
+
+def test_shuffle_contrast_is_a_t_interval_over_replicate_pairs():
+    import pandas as pd
+
+    rows = [{"rho": r, "replicate": k, "shuffle_middle": v}
+            for r, vals in ((0.0, [0.2, 0.1, 0.3]), (1.0, [19.0, 9.0, 29.0]))
+            for k, v in enumerate(vals)]
+    iv = shuffle_contrast(pd.DataFrame(rows))
+    diff = [math.log(20 / 1.2), math.log(10 / 1.1), math.log(30 / 1.3)]
+    assert iv.estimate == pytest.approx(np.mean(diff)) and iv.n_seeds == 3
+    assert iv.ci_low < iv.estimate < iv.ci_high
+    assert math.isnan(shuffle_contrast(pd.DataFrame(rows[:3])).estimate)  # no ρ = 1 student
 
 
 # ---- parameters -----------------------------------------------------------------------------
@@ -335,7 +416,7 @@ def test_overflowed_stream_is_a_diverged_member_and_leaves_the_others_alone():
     """A student whose residual stream overflows float32 has a *finite* loss after the final
     RMSNorm (rsqrt(inf) = 0: zero output); the sweep must mark it diverged (NaN test loss), the
     fits must skip it, and the students trained beside it must not notice."""
-    members = member_grid([2, 4, 8], [0.0], 2, loss="mse")
+    members = member_grid([2, 4, 8, 16], [0.0], 2, loss="mse")
     init = [init_student(m, TINY) for m in members]
     bad = 1  # ℓ=4, replicate 0
     init[bad]["w_proj"].fill_(1e20)  # h ≈ 1e21: finite, but its mean square is not
@@ -348,10 +429,12 @@ def test_overflowed_stream_is_a_diverged_member_and_leaves_the_others_alone():
                       chunk.test_loss.numpy(), chunk.weights, 0.0, 1)
     assert res.ok.tolist() == [i != bad for i in range(len(members))]
     assert np.isnan(res.test_loss[bad]).all()
-    assert res.frame().groupby("depth").finite.all().to_dict() == {2: True, 4: False, 8: True}
+    assert res.frame().groupby("depth").finite.all().to_dict() == {2: True, 4: False, 8: True,
+                                                                    16: True}
     _, y = loss_matrix(res, 0.0)
-    assert np.isnan(y).sum() == 1 and fitted_members(res, 0.0) == len(members) - 1
-    assert math.isfinite(depth_exponent(res, 0.0, n_boot=50).estimate)
+    # the fit drops depth 4 for both replicates (each replicate is fitted on the same depths)
+    assert np.isnan(y).sum() == 1 and fitted_members(res, 0.0) == len(members) - 2
+    assert math.isfinite(depth_exponent(res, 0.0).estimate)
 
     others = [m for i, m in enumerate(members) if i != bad]
     alone = train_chunk(others, TINY, CPU, init=[w for i, w in enumerate(init) if i != bad])
@@ -363,10 +446,11 @@ def test_absurd_learning_rate_diverges_every_student_and_nothing_crashes():
     cfg = replace(TINY, lr_multiplier=1e12)
     res = train_sweep(member_grid([2, 4], [0.0, 1.0], 2), cfg, CPU)
     assert not res.ok.any() and not res.frame().finite.any()
-    b = depth_exponent(res, 0.0, n_boot=20)
+    b = depth_exponent(res, 0.0)
     assert math.isnan(b.estimate) and fitted_members(res, 0.0) == 0
-    v, why = verdict(b, 1.0, 0.2, math.nan, 0.02)
-    assert v == "not_reached" and "diverged" in why
+    v, why = judge(b.estimate, b.ci_low, b.ci_high, 1.0, 0.2,
+                   premises=[converged("α_ℓ", math.nan, 0.02)])
+    assert v == "fit_failed" and "diverged" in why
     probes, ablated = probe_sweep(res, cfg, 16), ablation_sweep(res, cfg, 4, 16, 1)
     assert probes.empty and ablated.empty
     assert math.isnan(ablated.mean(numeric_only=True)["drop_one_middle"])

@@ -12,11 +12,14 @@ from lib.one_third.analysis import (
     collapse_r2,
     decay_shape,
     decay_table,
+    every_lr_interval,
     exponent_map,
-    exponential_verdict,
+    exponential_evidence,
     fixed_effects_exponent,
     local_slopes_vs_loss,
+    lr_spread,
     pooled_fit,
+    regime_table,
     smoothed_local_slopes,
     window_fit,
 )
@@ -252,12 +255,16 @@ def _synthetic(alpha=1 / 3, n_seeds=4, noise=0.02, seed=0):
 
 def test_window_fit_recovers_known_exponent():
     tau, losses = _synthetic(0.4)
-    fit = window_fit(tau, losses, (10, 1e4), n_boot=200)
+    fit = window_fit(tau, losses, (10, 1e4))
     assert fit.estimate == pytest.approx(0.4, abs=0.01)
     assert fit.ci_low <= 0.4 <= fit.ci_high and fit.r2 > 0.99 and fit.n_seeds == 4
+    assert "Student t over 4" in fit.ci_method and len(fit.per_seed) == 4
+    assert fit.estimate == pytest.approx(np.mean(fit.per_seed))  # mean of per-seed slopes
+    iv = fit.interval()
+    assert iv.ci_low == fit.ci_low and iv.n_seeds == 4
     assert math.isnan(window_fit(tau, losses, (1e5, 1e6)).estimate)  # empty window
-    one = window_fit(tau, losses[:1], (10, 1e4), n_boot=100)  # one seed: points bootstrap
-    assert one.ci_low < one.ci_high
+    one = window_fit(tau, losses[:1], (10, 1e4))  # one seed: OLS slope s.e.
+    assert one.ci_low < one.ci_high and "one seed" in one.ci_method
 
 
 def test_fixed_effects_exponent_ignores_prefactors():
@@ -277,21 +284,30 @@ def test_decay_shape_tells_exponential_from_power_law():
     assert expo["last_local_exponent"] > 5
 
 
-def test_exponential_verdict_from_measured_decay():
+def test_exponential_evidence_from_measured_decay():
+    from lib.core.claims import judge
+
     steps = np.geomspace(1, 1000, 25).round()
     members = [Member("sgd", 1.0, 1.0, s) for s in range(3)]
+    rng = np.random.default_rng(0)
 
     def table(curve):
-        loss = np.array([curve(steps) for _ in members])
+        loss = np.array([curve(steps) * np.exp(0.05 * rng.standard_normal(steps.size))
+                         for _ in members])
         ones = np.ones_like(loss)
         return decay_table(SweepResult(members, steps, loss, ones, ones, np.ones(3)), 1e-9)
 
-    held = exponential_verdict(table(lambda t: np.exp(-t / 20)), n_boot=100)
-    assert held["verdict"] == "held" and held["ci_low"] > 0
-    power = exponential_verdict(table(lambda t: t ** (-1 / 3)), n_boot=100)
-    assert power["verdict"] == "not_reached"  # fell less than two decades: not converged
-    steep_power = exponential_verdict(table(lambda t: t ** -2.0), n_boot=100)
-    assert steep_power["verdict"] == "not_held" and steep_power["ci_high"] < 0
+    def verdict(tab):
+        iv, premise, info = exponential_evidence(tab)
+        assert info["n_runs"] == 3 and iv.n_seeds == 3
+        return judge(iv.estimate, iv.ci_low, iv.ci_high, 0.0, side="above",
+                     premises=[premise])[0], iv
+
+    v, iv = verdict(table(lambda t: np.exp(-t / 20)))
+    assert v == "held" and iv.ci_low > 0 and "Student t over 3 seeds" in iv.method
+    assert verdict(table(lambda t: t ** (-1 / 3)))[0] == "not_reached"  # < 2 decades
+    v, iv = verdict(table(lambda t: t ** -2.0))
+    assert v == "not_held" and iv.ci_high < 0
 
 
 def test_collapse_r2_and_local_slopes():
@@ -322,13 +338,14 @@ def test_exponent_map_and_pooled_fit_on_synthetic_result():
                 rows.append(tau ** -0.35 if temp < 0.1 else np.exp(-tau) + 1e-16)
     loss = np.array(rows) * (1 + 0.01 * np.random.default_rng(0).random((12, 20)))
     res = SweepResult(members, steps, loss, np.ones_like(loss), np.ones_like(loss), np.ones(12))
-    table = exponent_map(res, "sgd", decades=2, loss_floor=1e-9, n_boot=50)
+    table = exponent_map(res, "sgd", decades=2, loss_floor=1e-9)
     assert len(table) == 4
     cold = table[table.temperature < 0.1]
     np.testing.assert_allclose(cold.exponent, 0.35, atol=0.02)
     assert table[table.temperature > 0.1].converged.all() and not cold.converged.any()
-    pooled = pooled_fit(res, "sgd", [0.1, 1.0], 1e-3, (1, 100), n_boot=50)
+    pooled = pooled_fit(res, "sgd", [0.1, 1.0], 1e-3, (1, 100))
     assert pooled.estimate == pytest.approx(0.35, abs=0.02) and pooled.n_seeds == 3
+    assert pooled.ci_low < 0.35 < pooled.ci_high and len(pooled.per_seed) == 3
 
     import matplotlib
 
@@ -340,6 +357,74 @@ def test_exponent_map_and_pooled_fit_on_synthetic_result():
     texts = sorted(t.get_text() for t in ax.texts)
     assert texts.count("exp") == 2 and "0.35" in texts
     matplotlib.pyplot.close(fig)
+
+
+def _lr_result(alphas, n_seeds=3, beta=5.0, noise=0.01, diverge=None):
+    """A synthetic SGD sweep at one temperature: lr -> exponent, β constant, seeds noisy."""
+    steps = np.geomspace(1, 1000, 30).round()
+    rng = np.random.default_rng(1)
+    members, loss = [], []
+    for lr, alpha in alphas.items():
+        for seed in range(n_seeds):
+            members.append(Member("sgd", lr, 1e-3, seed))
+            curve = (lr * steps) ** -alpha * np.exp(noise * rng.standard_normal(steps.size))
+            if diverge == (lr, seed):
+                curve = curve * np.nan
+            loss.append(curve)
+    loss = np.array(loss)
+    beta = np.full_like(loss, beta)
+    return SweepResult(members, steps, loss, beta, np.ones_like(loss), np.ones(len(members)))
+
+
+def test_regime_table_applies_one_rule_to_every_lr():
+    res = _lr_result({0.01: 0.5, 1.0: 0.34, 10.0: 0.33}, diverge=(10.0, 1))
+    tab = regime_table(res, "sgd", 1e-3, (20.0, 100.0), c0=3.0)
+    by_lr = tab.set_index("lr")
+    assert not by_lr.loc[0.01, "passes"] and "point" in by_lr.loc[0.01, "fails"]  # τ ≤ 10
+    assert by_lr.loc[1.0, "passes"] and by_lr.loc[1.0, "exponent"] == pytest.approx(0.34, abs=0.01)
+    assert not by_lr.loc[10.0, "passes"] and "diverged" in by_lr.loc[10.0, "fails"]
+    cold = regime_table(_lr_result({1.0: 0.34}, beta=2.0), "sgd", 1e-3, (20.0, 100.0), c0=3.0)
+    assert not cold.passes.any() and "c0" in cold.fails.iloc[0]
+
+
+def test_every_lr_interval_is_an_intersection_union_test():
+    from lib.core.claims import Tolerance, judge
+
+    tol = Tolerance.rel(0.15)
+
+    def verdict(alphas, noise=0.003):
+        tab = regime_table(_lr_result(alphas, noise=noise), "sgd", 1e-3, (20.0, 100.0), c0=1.0)
+        comp = every_lr_interval(tab, 1 / 3, tol)
+        return judge(comp.estimate, comp.ci_low, comp.ci_high, 1 / 3, tol)[0], comp
+
+    v, comp = verdict({1.0: 0.33, 3.0: 0.34, 10.0: 0.335})
+    assert v == "held" and comp.decided_by.startswith("all 3")
+    v, comp = verdict({1.0: 0.33, 3.0: 0.48, 10.0: 0.335})  # one lr far off: not held
+    assert v == "not_held" and comp.estimate == pytest.approx(0.48, abs=0.01)
+    assert "lr = 3" in comp.decided_by
+    v, _ = verdict({1.0: 0.33, 3.0: 0.375})  # one lr straddles the band edge 0.383
+    assert v in ("partly", "held")
+    with pytest.raises(ValueError, match="no learning rate"):
+        every_lr_interval(regime_table(_lr_result({0.01: 0.3}), "sgd", 1e-3, (20.0, 100.0),
+                                       c0=1.0), 1 / 3, tol)
+
+
+def test_lr_spread_is_one_for_lr_independent_exponents():
+    from lib.core.claims import Tolerance, judge
+
+    tol = Tolerance.rel(0.15)
+    same = regime_table(_lr_result({1.0: 0.33, 10.0: 0.33}, noise=0.003), "sgd", 1e-3,
+                        (20.0, 100.0), c0=1.0)
+    iv = lr_spread(same)
+    assert iv.estimate == pytest.approx(1.0, abs=0.03) and iv.n_seeds == 3
+    assert judge(iv.estimate, iv.ci_low, iv.ci_high, 1.0, tol)[0] == "held"
+    apart = regime_table(_lr_result({1.0: 0.22, 10.0: 0.48}, noise=0.003), "sgd", 1e-3,
+                         (20.0, 100.0), c0=1.0)
+    iv = lr_spread(apart)
+    assert iv.estimate == pytest.approx(0.48 / 0.22, rel=0.05)
+    assert judge(iv.estimate, iv.ci_low, iv.ci_high, 1.0, tol)[0] == "not_held"
+    with pytest.raises(ValueError, match="≥ 2"):
+        lr_spread(same[same.lr == 1.0])
 
 
 # ---- parameters ----------------------------------------------------------------------------

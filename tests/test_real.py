@@ -282,6 +282,42 @@ def test_overlap_stats_match_the_superposition_chapter_and_chunking():
     assert probes.overlap_stats(same)["mean_sq"] == pytest.approx(1.0)
 
 
+def test_superposition_real_intervals_premises_and_half_way_rebuild():
+    """The superposition section's helpers: a t interval over row subsets (none from one
+    estimate, never zero-width), a Clopper–Pearson share that can fall below 0.95, the
+    evaluation nearest half the steps, and half-way embeddings rebuilt by a shorter run equal to
+    the first steps of the long one (constant schedule)."""
+    iv = analysis.subset_mean_ci(np.array([1.0, 1.2, 0.9, 1.1]))
+    assert iv.estimate == pytest.approx(1.05) and iv.ci_low < 1.05 < iv.ci_high
+    one = analysis.subset_mean_ci(np.array([1.3]))
+    assert one.estimate == 1.3 and one.ci_low is None and one.ci_high is None
+    norms = np.r_[np.ones(900), np.full(100, 0.1)]
+    share, lo, hi, short = analysis.represented_share(norms)
+    assert share == 0.9 and short == 100 and lo < 0.9 < hi < 0.95
+    share, lo, hi, short = analysis.represented_share(np.ones(50))
+    assert share == 1.0 and hi == 1.0 and 0.9 < lo < 1.0 and short == 0
+    cfg = TrainConfig(steps=40, batch_size=2, block_size=8, warmup_steps=2, n_evals=6,
+                      eval_windows=2)
+    half = analysis.half_step(cfg)
+    assert half in eval_steps(cfg) and 14 <= half <= 28
+    data = token_data(n_train=600, n_heldout=100)
+    members = [Member(8, 1, 0), Member(16, 1, 0)]
+    fam = train_family(members, data, TrainConfig(steps=12, batch_size=2, block_size=8,
+                                                   warmup_steps=2, n_evals=3, eval_windows=2),
+                       torch.device("cpu"))
+    short_run = train_family(members, data, TrainConfig(steps=6, batch_size=2, block_size=8,
+                                                         warmup_steps=2, n_evals=2,
+                                                         eval_windows=2), torch.device("cpu"))
+    rebuilt = analysis.family_overlaps_at_step(fam, data, 6, torch.device("cpu"))
+    np.testing.assert_allclose(rebuilt.mean_sq, analysis.family_overlaps(short_run).mean_sq,
+                               rtol=1e-6)
+    import dataclasses
+
+    fam.config = dataclasses.replace(fam.config, schedule="cosine")
+    with pytest.raises(ValueError, match="schedule"):
+        analysis.family_overlaps_at_step(fam, data, 6, torch.device("cpu"))
+
+
 def test_effective_beta_inverts_the_gaussian_entropy_curve():
     betas = np.array([1.0, 3.0, 8.0])
     h = probes.gaussian_entropy_curve(1000, betas, seed=0)
@@ -351,7 +387,7 @@ def test_judge_above():
     assert judge_above(2.0, 1.5, 2.5, 1.0)[0] == "held"
     assert judge_above(2.0, 0.5, 2.5, 1.0)[0] == "partly"
     assert judge_above(0.5, 0.2, 0.8, 1.0)[0] == "not_held"
-    assert judge_above(float("nan"), 0, 1, 1)[0] == "not_reached"
+    assert judge_above(float("nan"), 0, 1, 1)[0] == "fit_failed"  # no estimate: an error
 
 
 def test_tau_exponent_recovers_a_planted_law():
@@ -363,6 +399,28 @@ def test_tau_exponent_recovers_a_planted_law():
             for s in range(2) for i, t in enumerate(tau)]
     out = analysis.tau_exponents(pd.DataFrame(rows), 0, n_boot=50, seed=0)
     assert out.alpha_tau.iloc[0] == pytest.approx(1 / 3, abs=0.02)
+    assert "Student t over 2" in out.ci_method.iloc[0]  # the book's interval, over seeds
+
+
+def test_tau_convergence_compares_half_the_steps_with_all():
+    import pandas as pd
+
+    steps = np.geomspace(10, 1000, 16).round()
+
+    def frame(curve):
+        return pd.DataFrame([{"width": 32, "depth": 1, "seed": s, "step": st, "tau": 1e-3 * st,
+                              "diverged": False, "heldout_nats": curve(1e-3 * st) * (1 + 1e-3 * s)}
+                             for s in range(3) for st in steps])
+
+    law = frame(lambda t: 2.0 + 1.5 * t ** (-1 / 3))
+    moved, half, full = analysis.tau_convergence(law, 10, 32, 1, 1000)
+    assert abs(moved) < 0.01 and full == pytest.approx(1 / 3, abs=0.02)
+    iv = analysis.tau_exponent_interval(law, 10, 32, 1)
+    assert iv.n_seeds == 3 and iv.ci_low < iv.estimate < iv.ci_high
+    # an early transient (a fast decay on top of the law) moves the exponent as steps double
+    transient = frame(lambda t: 2.0 + 1.5 * t ** (-1 / 3) + 3.0 * np.exp(-t / 0.05))
+    moved, half, full = analysis.tau_convergence(transient, 10, 32, 1, 1000)
+    assert abs(moved) > 0.05
 
 
 def test_params_defaults_and_rejections():
@@ -452,7 +510,10 @@ def test_saturation_ratio_and_paired_gain():
     flat = analysis.saturation_ratio(0.0, np.full(40, 0.5), 30, 40, n_boot=10, seed=0)
     assert flat.estimate == pytest.approx(1.0)
     g = analysis.paired_gain(np.array([0, 1, 0, 1.0]), np.array([1, 1, 1, 1.0]), 200, 0)
-    assert g.estimate == pytest.approx(0.5) and g.ci_low >= 0
+    assert g.estimate == pytest.approx(0.5) and g.ci_low < 0.5 < g.ci_high  # t over 4 prompts
+    assert analysis.paired_gain(np.zeros(5), np.zeros(5)).ci_low is None  # no spread: no CI
+    assert analysis.gaussian_saturation_ratio(30, 50) == pytest.approx(0.90, abs=0.01)
+    assert analysis.gaussian_saturation_ratio(30, 240) < 0.8
 
 
 # ---- the chapters' real_* parameters and the shared family -----------------------------------

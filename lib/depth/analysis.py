@@ -1,24 +1,27 @@
-"""From a trained sweep to exponents: α_ℓ in ``L ∝ ℓ^{−α_ℓ}`` with a bootstrap CI over teacher
-replicates, its drift with training steps (the convergence test), and verdicts.
+"""From a trained sweep to exponents: α_ℓ in ``L ∝ ℓ^{−α_ℓ}`` with the book's interval (one
+log-log fit per teacher replicate, Student t over the replicates:
+:func:`lib.core.fit.exponent_interval`), its change with training steps (the convergence
+premise), and the layer-ablation contrast.
 
 The paper's warning (arXiv 2602.05970, §3): an unconverged student of the tied (smooth) teacher
 can show α_ℓ ≈ 1 although its converged exponent is much larger. So an exponent is only judged
 against the paper if it has stopped moving: :func:`drift` measures how much it changed over the
-last doubling of training steps, and :func:`verdict` returns ``not_reached`` when that exceeds a
-tolerance (stating what the judge would have said).
+last doubling of training steps (:func:`lib.core.fit.last_doubling_change`), and the chapter
+passes it to :func:`lib.core.claims.converged` as a premise of the claim; the verdict itself is
+decided by :func:`lib.core.claims.judge` alone.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from lib.core.claims import Verdict, judge
-from lib.core.fit import Bootstrap, bootstrap_exponent
+from lib.core.fit import Interval, exponent_interval, last_doubling_change, t_interval
 from lib.depth.sweep import SweepResult
+
+MIN_DEPTHS = 3  # a log-log fit needs at least three depths with a finite loss
 
 
 def loss_matrix(result: SweepResult, rho: float, temperature: float | None = None,
@@ -40,58 +43,91 @@ def loss_matrix(result: SweepResult, rho: float, temperature: float | None = Non
     return depths, y
 
 
+def fitted_depths(y: np.ndarray) -> np.ndarray:
+    """(n_depths,) True where every replicate kept a finite loss: the depths
+    :func:`lib.core.fit.exponent_interval` fits (it drops a depth where any replicate diverged,
+    so that every replicate is fitted on the same depths)."""
+    return np.isfinite(y).all(axis=0)
+
+
 def fitted_members(result: SweepResult, rho: float, temperature: float | None = None,
                    checkpoint: int = -1) -> int:
-    """How many members enter the fit of :func:`depth_exponent`: the finite entries of
-    :func:`loss_matrix` (diverged members are NaN there and left out)."""
-    return int(np.isfinite(loss_matrix(result, rho, temperature, checkpoint)[1]).sum())
+    """How many members enter the fit of :func:`depth_exponent`: the entries of
+    :func:`loss_matrix` at the depths where every replicate stayed finite (or 0 when fewer than
+    three such depths are left and there is no fit)."""
+    _, y = loss_matrix(result, rho, temperature, checkpoint)
+    keep = fitted_depths(y)
+    return int(y.shape[0] * keep.sum()) if keep.sum() >= MIN_DEPTHS else 0
+
+
+def no_fit(n_seeds: int, why: str) -> Interval:
+    """An interval with no finite estimate (judged 'fit_failed': the students diverged)."""
+    return Interval(math.nan, None, None, 0.95, why, n_seeds)
 
 
 def depth_exponent(result: SweepResult, rho: float, temperature: float | None = None,
-                   checkpoint: int = -1, n_boot: int = 1000, seed: int = 0) -> Bootstrap:
-    """α_ℓ from a log-log fit of the replicate-geometric-mean loss against depth, with a
-    percentile bootstrap that resamples replicates and depths (``over='both'``)."""
+                   checkpoint: int = -1) -> Interval:
+    """α_ℓ: one log-log fit of loss against depth per teacher replicate, then a Student-t
+    interval over the replicates (the book's interval). NaN (no fit) when fewer than three
+    depths kept a finite loss in every replicate."""
     depths, y = loss_matrix(result, rho, temperature, checkpoint)
-    if np.isfinite(y).any(axis=0).sum() < 2:  # fewer than 2 depths with a finite loss
-        return Bootstrap(math.nan, math.nan, math.nan, 0.95, np.array([]))
-    with warnings.catch_warnings():
-        # a resample that drew only the diverged replicates of a depth averages an all-NaN
-        # column; lib.core.fit drops that point, but numpy warns about it first
-        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
-        return bootstrap_exponent(depths, y, over="both", n_boot=n_boot, seed=seed)
+    if fitted_depths(y).sum() < MIN_DEPTHS:
+        return no_fit(y.shape[0], "no fit: fewer than 3 depths where no student diverged")
+    return exponent_interval(depths, y, method="loglog")
 
 
-def exponent_trajectory(result: SweepResult, rho: float, temperature: float | None = None,
-                        n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
-    """α_ℓ and its CI at every checkpoint: how the fitted exponent moves with training."""
+def exponent_trajectory(result: SweepResult, rho: float, temperature: float | None = None
+                        ) -> pd.DataFrame:
+    """α_ℓ and its interval at every checkpoint: how the fitted exponent moves with training."""
     rows = []
     for c, step in enumerate(result.checkpoints):
-        b = depth_exponent(result, rho, temperature, c, n_boot, seed)
+        b = depth_exponent(result, rho, temperature, c)
         rows.append({"rho": rho, "step": int(step), "alpha": b.estimate,
-                     "ci_low": b.ci_low, "ci_high": b.ci_high})
+                     "ci_low": np.nan if b.ci_low is None else b.ci_low,
+                     "ci_high": np.nan if b.ci_high is None else b.ci_high})
     return pd.DataFrame(rows)
 
 
 def drift(trajectory: pd.DataFrame) -> float:
     """α(S) − α(≈S/2): the change of the exponent over the last doubling of steps (the
-    checkpoint nearest S/2 on a log scale)."""
-    steps = trajectory["step"].to_numpy(float)
-    alpha = trajectory["alpha"].to_numpy(float)
-    half = int(np.argmin(np.abs(np.log(steps) - np.log(steps[-1] / 2))))
-    return float(alpha[-1] - alpha[half])
+    checkpoint nearest S/2 on a log scale); NaN when either end has no fit, or when no
+    checkpoint lies nearer S/2 than S (then convergence cannot be measured: not reached)."""
+    try:
+        return last_doubling_change(trajectory["step"].to_numpy(float),
+                                    trajectory["alpha"].to_numpy(float))
+    except ValueError:
+        return math.nan
 
 
-def verdict(b: Bootstrap, paper: float, tol: float, moved: float, converge_tol: float
-            ) -> tuple[Verdict, str]:
-    """``judge`` if the exponent has converged (|drift| ≤ converge_tol), else ``not_reached``
-    (also when there is no finite exponent at all, e.g. every student diverged)."""
-    v, why = judge(b.estimate, b.ci_low, b.ci_high, paper, tol)
-    if not math.isfinite(b.estimate):
-        return v, why
-    if not math.isfinite(moved) or abs(moved) > converge_tol:
-        return "not_reached", (
-            f"not converged: α moved by {moved:+.2f} over the last doubling of steps "
-            f"(> {converge_tol:g}); at this snapshot the judge would say '{v}' ({why})")
-    return v, why
+def shuffle_contrast(ablations: pd.DataFrame, column: str = "shuffle_middle") -> Interval:
+    """The layer-ablation contrast between the tied and the independent teacher's students:
+    per replicate index k, ``log(1 + r_{ρ=1,k}) − log(1 + r_{ρ=0,k})`` with ``r`` the relative
+    loss rise of the ablation (``L_ablated/L − 1``), i.e. the log of the ratio of the two
+    ablated-to-trained loss ratios; then a Student-t interval over k. The replicates of the two
+    teachers are independent, so the differences of index-paired replicates are independent
+    draws of the contrast. NaN (no interval) where a replicate is missing (diverged)."""
+    per = {}
+    for rho in (0.0, 1.0):
+        f = ablations[ablations.rho == rho].set_index("replicate")[column]
+        per[rho] = np.log1p(f.astype(float))
+    reps = sorted(set(per[0.0].index) & set(per[1.0].index))
+    if not reps:
+        return no_fit(0, "no replicate with both teachers' students finite")
+    diff = np.array([per[1.0][k] - per[0.0][k] for k in reps])
+    return t_interval(diff, method=f"Student t over {len(reps)} replicate pairs")
 
 
+def loss_drift(result: SweepResult, rho: float, temperature: float | None, depth: int) -> float:
+    """Relative change ``L(S)/L(≈S/2) − 1`` over the last doubling of steps of the test loss of
+    the members at ``depth`` (geometric mean over the replicates that stayed finite): the
+    plateau premise of the probes. NaN when every such member diverged."""
+    sel = [i for i, m in enumerate(result.members)
+           if m.rho == rho and m.depth == depth and result.ok[i]
+           and (temperature is None or m.temperature == temperature)]
+    if not sel:
+        return math.nan
+    log_mean = np.log(result.test_loss[sel]).mean(axis=0)  # (C,)
+    try:
+        return float(np.expm1(last_doubling_change(result.checkpoints, log_mean)))
+    except ValueError:  # no checkpoint near S/2: convergence cannot be measured
+        return math.nan

@@ -214,6 +214,12 @@ def head_weight(gen: torch.Generator) -> torch.Tensor:
     return torch.randn((N_EMBD, VOCAB), generator=gen) / math.sqrt(N_EMBD)
 
 
+def own_head_weight(gen: torch.Generator) -> torch.Tensor:
+    """A teacher's own head in the exp-9 setup, (d, V): an ``nn.Linear(d, V, bias=False)``
+    weight at its default initialisation (uniform ±1/√d), transposed."""
+    return _uniform((VOCAB, N_EMBD), 1 / math.sqrt(N_EMBD), gen).T.contiguous()
+
+
 # ---- losses (shared by training and evaluation) --------------------------------------------
 
 

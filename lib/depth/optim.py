@@ -61,3 +61,30 @@ class MemberAdam:
             adam(*views, [], self.steps[rate], fused=True, amsgrad=False,
                  beta1=self.betas[0], beta2=self.betas[1], lr=rate * scale,
                  weight_decay=0.0, eps=self.eps, maximize=False)
+
+
+class TensorAdam:
+    """``torch.optim.Adam(lr=lr[k])`` on slice ``k`` of one (M, …) tensor, for every ``k``: the
+    students' own heads (M, d, V) of the exp-9 setup. One fused call per distinct rate."""
+
+    def __init__(self, param: torch.Tensor, lr: Sequence[float],
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        if len(lr) != param.shape[0]:
+            raise ValueError(f"{len(lr)} learning rates for {param.shape[0]} members")
+        self.param, self.betas, self.eps = param, betas, eps
+        self.groups: dict[float, list[int]] = {}
+        for k, rate in enumerate(lr):
+            self.groups.setdefault(float(rate), []).append(k)
+        self.exp_avg = torch.zeros_like(param)
+        self.exp_avg_sq = torch.zeros_like(param)
+        self.steps = {rate: [torch.zeros((), dtype=torch.float32, device=param.device)
+                             for _ in ks] for rate, ks in self.groups.items()}
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor, scale: float = 1.0) -> None:
+        for rate, ks in self.groups.items():
+            adam([self.param[k] for k in ks], [grad[k] for k in ks],
+                 [self.exp_avg[k] for k in ks], [self.exp_avg_sq[k] for k in ks], [],
+                 self.steps[rate], fused=True, amsgrad=False, beta1=self.betas[0],
+                 beta2=self.betas[1], lr=rate * scale, weight_decay=0.0, eps=self.eps,
+                 maximize=False)

@@ -24,9 +24,9 @@ class DepthParams(RealDepthFields, ChapterParams):
     teacher_depth: int = Field(
         64, ge=2, le=1024, description="teacher depth ℓ*; the paper: 128")
     n_teachers: int = Field(
-        3, ge=2, le=16,
-        description="teacher replicates per ρ (own teacher, inputs and student init); CIs "
-                    "resample them")
+        3, ge=3, le=16,
+        description="teacher replicates per ρ (own teacher, inputs and student init); every "
+                    "interval is a Student t over them, so at least 3")
     temperatures: list[Temperature] = Field(
         [1.0], min_length=1, max_length=32,
         description="teacher temperatures T of the KL sweep; the paper: logspace(−2, 0, 16)")
@@ -36,11 +36,16 @@ class DepthParams(RealDepthFields, ChapterParams):
     batch_size: int = Field(128, ge=8, le=65_536, description="fresh inputs per step")
     lr_multiplier: float = Field(
         5.0, gt=0.0, le=1e12,
-        description="times the authors' lr 6e-4·4/√ℓ (KL) and 6e-4·2/√ℓ (MSE); >1 compensates "
+        description="times the authors' learning rate of each arm: 6e-4 constant (KL, ρ = 0, "
+                    "exp-9), 6e-4·4/√ℓ (KL, ρ = 1, exp-9-3), 6e-4·2/√ℓ (MSE); >1 compensates "
                     "for the CPU profile's ~20–40× fewer steps. Absurd values are allowed, to "
                     "show divergence: from a few million the students' residual stream "
                     "overflows float32 (measured: some at 3e6, all at 1e7); such students are "
                     "reported as diverged on the page and left out of every figure and fit")
+    mse_rk2: bool = Field(
+        False, description="train the MSE and RK2 sweeps (the `full` profile; at the default's "
+                           "few hundred CPU steps their exponents cannot converge, so the default "
+                           "skips them)")
     mse_steps: int = Field(600, ge=10, le=1_000_000, description="steps of the MSE sweep")
     rk2_depths: list[Depth] = Field(
         [1, 2, 4, 8], min_length=2, max_length=16,
@@ -54,14 +59,26 @@ class DepthParams(RealDepthFields, ChapterParams):
         description="an exponent counts as converged if it moved by at most this over the "
                     "last doubling of steps")
     claim_tol: float = Field(
-        0.2, gt=0.0, le=3.0, description="tolerance of the exponent claims (judge)")
+        0.2, gt=0.0, le=1.0,
+        description="relative tolerance of the exponent claims (a fraction of the paper's value)")
     angle_tol: float = Field(
         0.2, gt=0.0, le=1.6, description="tolerance (radians) of the update-angle claim")
+    loss_converge_tol: float = Field(
+        0.1, gt=0.0, le=1.0,
+        description="the probed students count as trained to a plateau if their test loss fell "
+                    "by at most this fraction over the last doubling of steps")
+    shuffle_ratio_min: float = Field(
+        2.0, gt=1.0, le=1000.0,
+        description="the layer-shuffle contrast claim: the tied teacher's students' shuffled/"
+                    "trained loss ratio exceeds the independent teacher's by at least this factor")
+    family_converge_share: float = Field(
+        0.5, gt=0.0, le=1.0,
+        description="the GPT family's α_ℓ counts as converged if refitting at the evaluation "
+                    "nearest half the steps moves it by at most this share of its tolerance band")
     probe_tokens: int = Field(
         1024, ge=16, le=1_000_000, description="test inputs used by the layer probes")
     n_permutations: int = Field(
         5, ge=1, le=100, description="random shuffles of the middle layers per student")
-    n_boot: int = Field(1000, ge=20, le=100_000, description="bootstrap resamples")
     chinchilla_boot: int = Field(
         200, ge=10, le=10_000, description="bootstrap resamples of the Chinchilla 4-term fit")
     cpu_chunk_members: int = Field(

@@ -52,21 +52,25 @@ def middle_layers(depth: int) -> list[int]:
 
 
 def select_layers(weights: dict[str, torch.Tensor], layers: list[int]) -> dict[str, torch.Tensor]:
-    """A student made of ``layers`` of ``weights`` in the given order (Euler blocks)."""
+    """A student made of ``layers`` of ``weights`` in the given order (Euler blocks); a trained
+    head (``weights["head"]``, exp-9 setup) is kept as it is."""
     idx = torch.tensor(layers, dtype=torch.long)
-    return {k: v[idx] for k, v in weights.items()}
+    return {k: (v if k == "head" else v[idx]) for k, v in weights.items()}
 
 
 def student_loss(weights: dict[str, torch.Tensor], x: torch.Tensor, z_teacher: torch.Tensor,
                  head: torch.Tensor, loss: str = "kl", temperature: float = 1.0) -> float:
     """Loss of one (Euler) student on inputs ``x`` (B, d) against the teacher's normalised
-    output ``z_teacher`` (B, d) through the shared ``head`` (d, V)."""
+    output ``z_teacher`` (B, d) through the teacher's ``head`` (d, V). A student with its own
+    trained head (``weights["head"]``, exp-9) uses it, its logits not divided by T; otherwise
+    it shares the teacher's head and temperature (exp-9-3)."""
     with torch.no_grad():
         z_s = forward(stack_members([weights]), x[None])[0]  # (1, B, d)
         if loss == "mse":
             return float(mse_to_teacher(z_s, z_teacher[None])[0])
         t_logp = torch.log_softmax(z_teacher[None] @ head / temperature, dim=-1)  # (1, B, V)
-        return float(kl_to_teacher(z_s @ head / temperature, t_logp)[0])
+        s_logits = z_s @ weights["head"] if "head" in weights else z_s @ head / temperature
+        return float(kl_to_teacher(s_logits, t_logp)[0])
 
 
 def teacher_output(teacher: Teacher, x: torch.Tensor) -> torch.Tensor:
@@ -77,17 +81,17 @@ def teacher_output(teacher: Teacher, x: torch.Tensor) -> torch.Tensor:
 
 def ablations(weights: dict[str, torch.Tensor], teacher: Teacher, x: torch.Tensor,
               n_permutations: int, seed: int = 0, loss: str = "kl",
-              temperature: float = 1.0) -> dict[str, float]:
+              temperature: float = 1.0, setup: str = "shared") -> dict[str, float]:
     """Relative loss increase ``L_ablated / L − 1`` when one middle layer is dropped (mean over
     the middle layers) and when the middle layers are randomly shuffled (mean over
     ``n_permutations`` shuffles). Interchangeable layers give a shuffle cost near 0."""
     depth = weights["w_fc"].shape[0]
     mid = middle_layers(depth)
     z_t = teacher_output(teacher, x)
+    head = teacher.head_for(setup)
 
     def cost(layers: list[int]) -> float:
-        return student_loss(select_layers(weights, layers), x, z_t, teacher.head, loss,
-                            temperature)
+        return student_loss(select_layers(weights, layers), x, z_t, head, loss, temperature)
 
     base = cost(list(range(depth)))
     drop = [cost([i for i in range(depth) if i != j]) for j in mid]
@@ -153,7 +157,7 @@ def ablation_sweep(result: SweepResult, cfg: SweepConfig, depth: int, n_tokens: 
         teacher = build_teacher(m.rho, m.replicate, cfg)
         x = test_inputs(m.teacher_key, cfg)[:n_tokens]
         out = ablations(result.weights[i], teacher, x, n_permutations, seed=cfg.seed + i,
-                        loss=m.loss, temperature=m.temperature)
+                        loss=m.loss, temperature=m.temperature, setup=m.head)
         rows.append({"rho": m.rho, "replicate": m.replicate, "depth": m.depth, **out})
     columns = ["rho", "replicate", "depth", "loss", "drop_one_middle", "shuffle_middle"]
     if not rows:  # every student of this depth diverged: an empty (numeric) table

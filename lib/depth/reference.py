@@ -1,4 +1,5 @@
-"""One model at a time, the authors' way (liuyz0/DepthScaling ``exp/exp-9-3.py``, ``exp-9-4.py``):
+"""One model at a time, the authors' way (liuyz0/DepthScaling ``exp/exp-9.py`` for a trained head,
+``exp-9-3.py`` for the shared head, ``exp-9-4.py``/``exp-9-6.py`` for MSE):
 an ``nn.Module`` student, ``torch.optim.Adam``, autograd, and the teacher re-run for every
 student at every step. The tests train a member of a batched sweep next to this and require the
 same weights; the benchmark times it against the sweep on the same work.
@@ -16,6 +17,7 @@ from lib.depth.sweep import (
     SweepConfig,
     base_lr,
     build_teacher,
+    decays,
     init_student,
     input_stream,
     lr_factor,
@@ -60,11 +62,14 @@ class ToyResNet(nn.Module):
         return rmsnorm(h)  # (B, d)
 
     def weights(self) -> dict[str, torch.Tensor]:
-        return {
+        out = {
             "w_fc": torch.stack([m.c_fc.weight.detach() for m in self.mlps]),
             "b_fc": torch.stack([m.c_fc.bias.detach() for m in self.mlps]),
             "w_proj": torch.stack([m.c_proj.weight.detach() for m in self.mlps]),
         }
+        if isinstance(getattr(self, "head", None), nn.Parameter):
+            out["head"] = self.head.detach()
+        return out
 
 
 def train_alone(member: Member, cfg: SweepConfig, device: torch.device | str = "cpu",
@@ -72,16 +77,21 @@ def train_alone(member: Member, cfg: SweepConfig, device: torch.device | str = "
     """Train one student alone on its replicate's input stream; return it and its losses."""
     teacher_info = build_teacher(member.rho, member.replicate, cfg)
     teacher = ToyResNet(teacher_info.weights).to(device)
-    head = teacher_info.head.to(device)  # (d, V), shared and fixed
+    trained = member.head == "trained"
+    head = teacher_info.head_for(member.head).to(device)  # (d, V), the teacher's, fixed
     student = ToyResNet(init if init is not None else init_student(member, cfg),
                         member.integrator).to(device)
+    params = list(student.parameters())
+    if trained:  # exp-9: the student's own head, zero at initialisation, trained
+        student.head = nn.Parameter(torch.zeros_like(head))
+        params.append(student.head)
     lr = base_lr(member) * cfg.lr_multiplier
-    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    opt = torch.optim.Adam(params, lr=lr)
     stream = input_stream(member.teacher_key, cfg, device)
     losses = []
     for step in range(cfg.steps):
         for group in opt.param_groups:
-            group["lr"] = lr * lr_factor(step, cfg.steps)
+            group["lr"] = lr * (lr_factor(step, cfg.steps) if decays(member) else 1.0)
         x = torch.randn((cfg.batch_size, head.shape[0]), generator=stream, device=device)
         with torch.no_grad():
             z_t = teacher(x)  # (B, d)
@@ -90,7 +100,8 @@ def train_alone(member: Member, cfg: SweepConfig, device: torch.device | str = "
             loss = F.mse_loss(z_s, z_t)
         else:
             t_logp = F.log_softmax(z_t @ head / member.temperature, dim=-1)  # (B, V)
-            s_logp = F.log_softmax(z_s @ head / member.temperature, dim=-1)
+            s_logits = z_s @ student.head if trained else z_s @ head / member.temperature
+            s_logp = F.log_softmax(s_logits, dim=-1)
             loss = F.kl_div(s_logp, t_logp, reduction="batchmean", log_target=True)
         opt.zero_grad()
         loss.backward()

@@ -17,6 +17,18 @@ How the sweep is batched (``shared/DESIGN.md``):
   once per step per replicate and its output serves all of them (a temperature only rescales
   the logits). The authors recompute the teacher for every student; the numbers are the same
   in distribution, and a member's inputs do not depend on how the sweep is chunked.
+
+Two KL setups, as the authors ran them (liuyz0/DepthScaling; :data:`HEADS`):
+
+- ``head="trained"`` (``exp/exp-9.py``, ``exp-9-1.py``: the runs behind the paper's Figs 3b and
+  4c): the teacher has its own random head (``nn.Linear`` initialisation, uniform ±1/√d) and its
+  logits are divided by T; the student has its *own* head, initialised to zero and trained, its
+  logits are not divided by T; Adam at a constant 6e-4 for every parameter (no depth scaling, no
+  decay). The chapter uses it for the independent teacher (ρ = 0), as exp-9 does.
+- ``head="shared"`` (``exp/exp-9-3.py``: the longer runs of Fig. 4a,b): a fixed random head
+  ``randn(d, V)/√d`` shared by teacher and student, both logits divided by T, Adam at
+  6e-4·4/√ℓ, decayed over the last 20 % of steps. The chapter uses it for the tied teacher
+  (ρ = 1), as exp-9-3 does.
 """
 
 from __future__ import annotations
@@ -43,15 +55,23 @@ from lib.depth.model import (
     kl_to_teacher,
     mlps_per_layer,
     mse_to_teacher,
+    own_head_weight,
     rmsnorm,
     stack_members,
     stream_overflowed,
     student_weights,
     teacher_weights,
 )
-from lib.depth.optim import MemberAdam
+from lib.depth.optim import MemberAdam, TensorAdam
 
 LOSSES = ("kl", "mse")
+HEADS = ("trained", "shared", "none")  # KL: exp-9 / exp-9-3 setups; MSE: no head
+
+
+def authors_head(rho: float) -> str:
+    """The KL setup the authors ran for this teacher: the independent teacher (ρ = 0) with a
+    trained zero-initialised head (exp-9), the tied teacher with the shared head (exp-9-3)."""
+    return "trained" if rho == 0.0 else "shared"
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,11 @@ class Member:
     temperature: float = 1.0
     loss: str = "kl"
     integrator: str = "euler"
+    head: str = "shared"  # KL setup (HEADS): "trained" (exp-9), "shared" (exp-9-3); MSE: "none"
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
     def label(self) -> str:
         t = f", T={self.temperature:g}" if self.loss == "kl" else ""
@@ -90,20 +115,36 @@ class SweepConfig:
 
 def member_grid(depths: Sequence[int], rhos: Sequence[float], n_replicates: int,
                 temperatures: Sequence[float] = (1.0,), loss: str = "kl",
-                integrator: str = "euler") -> list[Member]:
-    """Every (ρ, replicate, temperature, depth) combination."""
+                integrator: str = "euler", head: str | None = None) -> list[Member]:
+    """Every (ρ, replicate, temperature, depth) combination. ``head`` None: the authors' KL
+    setup for each ρ (:func:`authors_head`); MSE members have no head."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     temps = temperatures if loss == "kl" else (1.0,)
-    return [Member(int(d), float(r), k, float(t), loss, integrator)
+
+    def head_of(rho: float) -> str:
+        if loss == "mse":
+            return "none"
+        return head if head is not None else authors_head(rho)
+
+    return [Member(int(d), float(r), k, float(t), loss, integrator, head_of(float(r)))
             for r in rhos for k in range(n_replicates) for t in temps for d in depths]
 
 
 def base_lr(member: Member) -> float:
-    """The authors' Adam learning rate: ``6e-4·4/√ℓ`` for KL (exp-9-3), ``6e-4·2/√ℓ`` for MSE
-    (exp-9-6, exp-9-4; ℓ counts RK2 layers). Their comment: "important for MLP layers to have
-    lr scaling with depth"."""
+    """The authors' Adam learning rate: ``6e-4·4/√ℓ`` for KL with the shared head (exp-9-3),
+    ``6e-4·2/√ℓ`` for MSE (exp-9-6, exp-9-4; ℓ counts RK2 layers); their comment: "important
+    for MLP layers to have lr scaling with depth". KL with a trained head (exp-9, exp-9-1):
+    6e-4 for every depth."""
+    if member.head == "trained":
+        return 6e-4
     return 6e-4 * (4.0 if member.loss == "kl" else 2.0) / math.sqrt(member.depth)
+
+
+def decays(member: Member) -> bool:
+    """Whether the member's learning rate follows :func:`lr_factor` (exp-9-3, -9-4, -9-6) or
+    stays constant (exp-9, exp-9-1: no scheduler)."""
+    return member.head != "trained"
 
 
 def lr_factor(step: int, steps: int) -> float:
@@ -138,12 +179,22 @@ def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
 
 @dataclass
 class Teacher:
-    """A deep teacher (weights on the CPU) and its fixed head shared with its students."""
+    """A deep teacher (weights on the CPU), the fixed head it shares with its students (exp-9-3)
+    and its own head (exp-9: the student learns a head of its own)."""
 
     rho: float
     replicate: int
     weights: dict[str, torch.Tensor]
-    head: torch.Tensor  # (d, V)
+    head: torch.Tensor  # (d, V) randn/√d, shared with the student ("shared" setup)
+    own_head: torch.Tensor | None = None  # (d, V) uniform ±1/√d, the teacher's alone ("trained")
+
+    def head_for(self, setup: str) -> torch.Tensor:
+        """The teacher's head in the KL setup ``setup`` (see :data:`HEADS`)."""
+        if setup == "trained":
+            if self.own_head is None:
+                raise ValueError("this teacher has no own head")
+            return self.own_head
+        return self.head
 
 
 def build_teacher(rho: float, replicate: int, cfg: SweepConfig) -> Teacher:
@@ -151,7 +202,8 @@ def build_teacher(rho: float, replicate: int, cfg: SweepConfig) -> Teacher:
     replicate, ℓ*)."""
     gen = generator(_seed(cfg.seed, "teacher", rho, replicate, cfg.teacher_depth))
     weights = teacher_weights(cfg.teacher_depth, rho, gen)
-    return Teacher(rho, replicate, weights, head_weight(gen))
+    shared = head_weight(gen)  # drawn before the own head: the shared setup's numbers unchanged
+    return Teacher(rho, replicate, weights, shared, own_head_weight(gen))
 
 
 def teacher_outputs(stack: ResidualStack, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -195,17 +247,24 @@ class ChunkProblem:
 
     def __init__(self, members: Sequence[Member], cfg: SweepConfig, device: torch.device,
                  init: Sequence[dict[str, torch.Tensor]] | None = None) -> None:
-        if len({(m.loss, m.integrator) for m in members}) != 1:
-            raise ValueError("a chunk mixes losses or integrators")
+        if len({(m.loss, m.integrator, m.head) for m in members}) != 1:
+            raise ValueError("a chunk mixes losses, integrators or KL setups")
         self.order = sorted(range(len(members)), key=lambda i: -members[i].depth)
         self.members = [members[i] for i in self.order]  # deepest first
         self.cfg, self.device = cfg, device
         self.loss = self.members[0].loss
+        self.setup = self.members[0].head
         keys = sorted({m.teacher_key for m in self.members})
         teachers = [build_teacher(r, k, cfg) for r, k in keys]
         self.teacher = stack_members([t.weights for t in teachers], device=device)
         self.tix = torch.tensor([keys.index(m.teacher_key) for m in self.members], device=device)
-        self.heads = torch.stack([t.head for t in teachers]).to(device)[self.tix]  # (M, d, V)
+        # the teacher's head per member (M, d, V); the student's: the same ("shared") or its
+        # own, zero at initialisation and trained ("trained", exp-9)
+        self.heads = torch.stack([t.head_for(self.setup) for t in teachers]
+                                 ).to(device)[self.tix].contiguous()
+        self.trained_head = self.setup == "trained"
+        self.student_heads = (torch.zeros_like(self.heads) if self.trained_head
+                              else self.heads)
         self.inv_temp = torch.tensor([1.0 / m.temperature for m in self.members],
                                      device=device)[:, None, None]  # (M, 1, 1)
         weights = ([init[i] for i in self.order] if init is not None
@@ -229,6 +288,8 @@ class ChunkProblem:
         if self.loss == "mse":
             return mse_to_teacher(z_s, z_t)
         t_logprobs = torch.log_softmax(z_t @ self.heads * self.inv_temp, dim=-1)  # (M, B, V)
+        if self.trained_head:  # exp-9: the student's own head, its logits not divided by T
+            return kl_to_teacher(z_s @ self.student_heads, t_logprobs)
         return kl_to_teacher(z_s @ self.heads * self.inv_temp, t_logprobs)
 
     def test_losses(self, batch: int = 2048) -> torch.Tensor:
@@ -248,14 +309,27 @@ class ChunkProblem:
     def gradients(self, x: torch.Tensor, z_teacher: torch.Tensor
                   ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Member losses (M,) and the gradients of their sum (each member's own gradient) by
-        the hand-written backward pass of ``backprop.py``; autograd only for the loss head."""
+        the hand-written backward pass of ``backprop.py``; autograd only for the loss head.
+        With a trained head its gradient (M, d, V) is appended to the block gradients."""
         with torch.no_grad():
             z_s, cache = forward_cached(self.student, x[self.tix])  # (M, B, d)
         z_s.requires_grad_()
+        if self.trained_head:
+            self.student_heads.requires_grad_(True)
         losses = self.member_losses(z_s, z_teacher)
-        (g_z,) = torch.autograd.grad(losses.sum(), z_s)
+        wrt = [z_s, self.student_heads] if self.trained_head else [z_s]
+        g_z, *g_head = torch.autograd.grad(losses.sum(), wrt)
+        if self.trained_head:
+            self.student_heads.requires_grad_(False)
         with torch.no_grad():
-            return losses.detach(), backward(self.student, cache, g_z)
+            return losses.detach(), backward(self.student, cache, g_z) + g_head
+
+    def member_weights(self, k: int) -> dict[str, torch.Tensor]:
+        """Member ``k``'s trained weights (unpadded, CPU), with its head if it trained one."""
+        w = self.student.member(k)
+        if self.trained_head:
+            w["head"] = self.student_heads[k].detach().cpu().clone()
+        return w
 
     def unsort(self, values: list) -> list:
         out = [None] * len(values)
@@ -269,7 +343,10 @@ def train_chunk(members: Sequence[Member], cfg: SweepConfig, device: torch.devic
     """Train one chunk of students together (``init`` overrides the seeded initialisation)."""
     t0 = time.perf_counter()
     prob = ChunkProblem(members, cfg, device, init)
-    opt = MemberAdam(prob.student, [base_lr(m) * cfg.lr_multiplier for m in prob.members])
+    rates = [base_lr(m) * cfg.lr_multiplier for m in prob.members]
+    opt = MemberAdam(prob.student, rates)
+    head_opt = TensorAdam(prob.student_heads, rates) if prob.trained_head else None
+    decay = decays(prob.members[0])
     ckpts = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
     test_loss = torch.full((len(prob.members), ckpts.size), float("nan"), device=device)
     c = 0
@@ -278,11 +355,14 @@ def train_chunk(members: Sequence[Member], cfg: SweepConfig, device: torch.devic
         with torch.no_grad():
             z_teacher, _ = forward(prob.teacher, x)  # (n_t, B, d): once per replicate
         _, grads = prob.gradients(x, z_teacher)  # each member's own gradient
-        opt.step(grads, scale=lr_factor(step, cfg.steps))
+        scale = lr_factor(step, cfg.steps) if decay else 1.0
+        opt.step(grads[:3], scale=scale)
+        if head_opt is not None:
+            head_opt.step(grads[3], scale=scale)
         if c < ckpts.size and step + 1 == ckpts[c]:
             test_loss[:, c] = prob.test_losses()
             c += 1
-    weights = [prob.student.member(k) for k in range(len(prob.members))]
+    weights = [prob.member_weights(k) for k in range(len(prob.members))]
     return ChunkResult(
         members=list(members),
         test_loss=torch.stack(prob.unsort(list(test_loss.cpu()))),
@@ -295,17 +375,22 @@ def train_chunk(members: Sequence[Member], cfg: SweepConfig, device: torch.devic
 
 
 def plan_chunks(members: Sequence[Member], max_members: int) -> list[list[int]]:
-    """Indices of members per chunk: one (loss, integrator) per chunk, replicates kept together
-    (their teacher runs once per step per chunk), at most ``max_members`` members each."""
+    """Indices of members per chunk: one (loss, integrator, KL setup) per chunk, replicates kept
+    together (their teacher runs once per step per chunk), at most ``max_members`` members
+    each."""
     order = sorted(range(len(members)), key=lambda i: (
-        members[i].loss, members[i].integrator, members[i].rho, members[i].replicate,
-        members[i].temperature, -members[i].depth))
+        members[i].loss, members[i].integrator, members[i].head, members[i].rho,
+        members[i].replicate, members[i].temperature, -members[i].depth))
+
+    def kind_of(m: Member) -> tuple[str, str, str]:
+        return (m.loss, m.integrator, m.head)
+
     chunks: list[list[int]] = []
     for i in order:
-        kind = (members[i].loss, members[i].integrator)
+        kind = kind_of(members[i])
         last = chunks[-1] if chunks else None
         if (last is None or len(last) >= max_members
-                or (members[last[0]].loss, members[last[0]].integrator) != kind):
+                or kind_of(members[last[0]]) != kind):
             chunks.append([i])
         else:
             last.append(i)
@@ -340,7 +425,7 @@ class SweepResult:
             for step, value in zip(self.checkpoints, curve, strict=True):
                 rows.append({"depth": m.depth, "rho": m.rho, "replicate": m.replicate,
                              "temperature": m.temperature, "loss_kind": m.loss,
-                             "integrator": m.integrator, "step": int(step),
+                             "integrator": m.integrator, "head": m.head, "step": int(step),
                              "test_loss": float(value), "finite": bool(ok)})
         return pd.DataFrame(rows)
 
