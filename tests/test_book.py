@@ -140,3 +140,14 @@ def test_every_claim_has_a_kind_and_a_verdict_its_interval_supports(html_root):
             outside = rec["ci_high"] < lo + slack or rec["ci_low"] > hi - slack
             assert inside if rec["verdict"] == "held" else outside, (where, rec)
     assert seen > 0
+
+
+def test_intro_states_the_rule_from_the_code(html_root):
+    """The introduction's description of the verdicts is rendered from lib/core/claims.py."""
+    from lib.core.claims import KIND_TEXT, VERDICT_RULES
+
+    text = page_text((html_root / "book" / "intro.html").read_text())
+    for rule in VERDICT_RULES.values():
+        assert rule in text, rule
+    for kind in KIND_TEXT.values():
+        assert kind in text, kind

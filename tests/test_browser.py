@@ -108,7 +108,9 @@ def test_page_in_browser(site, browser, shots, page):
     browser.save_screenshot(str(folder / f"{page.name}.png"))
     numbers_file = REPO_ROOT / "results" / "smoke" / page.name / "numbers.json"
     numbers = json.loads(numbers_file.read_text()) if numbers_file.exists() else {}
-    flat = " ".join(text.split())
+    # as tests/html.page_text: Sphinx's smartquotes turn ' and " into typographic quotes
+    flat = " ".join(text.split()).translate(
+        str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'}))
     used = set(re.findall(r"\{glue:text\}`([^`:]+)`", source))
     missing = [k for k in used if numbers.get(k) is None or numbers[k] not in flat]
     summary[page.name] = {"math_elements": n_math, "broken_images": broken_images,

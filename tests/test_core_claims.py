@@ -148,3 +148,14 @@ def test_a_failed_premise_wins_over_a_missing_estimate():
     v, why = judge(float("nan"), None, None, 0.9, side="above",
                    premises=[Premise("pool ≥ 30", False, "pool of 8")])
     assert v == "not_reached" and "pool of 8" in why
+
+
+def test_an_unmeasurable_premise_leaves_a_missing_estimate_a_failed_fit():
+    """Every run diverged: the convergence of a NaN exponent cannot be measured, and the verdict
+    is the run's error (fit failed), not a regime statement."""
+    from lib.core.claims import converged
+    v, _ = judge(float("nan"), None, None, 1.0, REL10, premises=[converged("α", float("nan"),
+                                                                             0.1)])
+    assert v == "fit_failed"
+    v, why = judge(1.0, 0.95, 1.05, 1.0, REL10, premises=[converged("α", float("nan"), 0.1)])
+    assert v == "not_reached" and "could not be measured" in why and "nan" not in why

@@ -130,9 +130,10 @@ def test_claims_are_finite_or_not_reached(built):
     for c in claims.values():
         assert c["verdict"] in ("held", "partly", "not_held", "not_reached", "fit_failed")
         assert c["kind"] in ("toy_test", "real_model", "data_refit")
-        if c["estimate"] is None:  # nothing finite to fit: an error of the run, said so
+        if c["estimate"] is None:  # nothing finite to fit (said so), or a failed premise
             assert c["verdict"] in ("fit_failed", "not_reached")
-            assert "diverged" in c["note"] or "bound" in c["note"]
+            assert ("diverged" in c["note"] if c["verdict"] == "fit_failed"
+                    else "bound" in c["note"] or "premise failed" in c["note"]), c
         else:
             assert math.isfinite(c["estimate"])
             assert (c["ci_low"] is None) == (c["ci_high"] is None)

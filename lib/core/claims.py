@@ -98,13 +98,17 @@ class Premise:
     name: str
     ok: bool
     detail: str = ""
+    measured: bool = True  # False: the premise could not be checked (e.g. no finite value)
 
 
 def converged(quantity: str, moved: float, threshold: float) -> Premise:
     """The convergence premise: ``quantity`` moved by at most ``threshold`` over the last
     doubling of training (``moved`` from :func:`lib.core.fit.last_doubling_change`)."""
-    ok = math.isfinite(moved) and abs(moved) <= threshold
-    return Premise(f"{quantity} converged", ok,
+    if not math.isfinite(moved):
+        return Premise(f"{quantity} converged", False,
+                       "its change over the last doubling of steps could not be measured "
+                       "(no finite value at half the steps)", measured=False)
+    return Premise(f"{quantity} converged", abs(moved) <= threshold,
                    f"moved by {moved:+.3g} over the last doubling of steps; threshold "
                    f"±{threshold:g}")
 
@@ -165,12 +169,20 @@ def judge(
     finite = estimate is not None and math.isfinite(estimate)
     if finite:
         _check_interval(estimate, ci_low, ci_high)
-    failed = [p for p in premises if not p.ok]
-    if failed:  # outside the regime: what was (or could not be) measured is not judged
-        return "not_reached", "; ".join(
-            f"premise failed: {p.name}" + (f" ({p.detail})" if p.detail else "") for p in failed)
+    premises = tuple(premises)
+
+    def reason(failed: list[Premise]) -> str:
+        return "; ".join(f"premise failed: {p.name}" + (f" ({p.detail})" if p.detail else "")
+                         for p in failed)
+
+    failed = [p for p in premises if not p.ok and p.measured]
+    if failed:  # measured outside the regime: not judged, whatever the estimate
+        return "not_reached", reason(failed)
     if not finite:
         return "fit_failed", VERDICT_RULES["fit_failed"]
+    unchecked = [p for p in premises if not p.ok]
+    if unchecked:  # a premise that could not be measured is not a premise that held
+        return "not_reached", reason(unchecked)
     if at_bound:
         return "not_reached", f"the fit sits at a bound ({at_bound}): no estimate to judge"
     if ci_low is None or ci_high is None:
