@@ -104,3 +104,12 @@ def test_interval_properties(a, c, k, noise, n_seeds, seed):
         assert iv.ci_low < iv.estimate < iv.ci_high
     if noise == 0:
         assert iv.estimate == pytest.approx(a, rel=1e-6, abs=1e-6)
+
+
+def test_interval_band_and_triple():
+    iv = exponent_interval(np.geomspace(8, 256, 6),
+                           np.vstack([np.geomspace(8, 256, 6) ** -1.0 * s for s in (1, 1.1, 0.9)])
+                           * np.exp(0.01 * np.random.default_rng(0).standard_normal((3, 6))))
+    assert iv.band() == (iv.ci_low, iv.ci_high) and iv.triple()[0] == iv.estimate
+    none = t_interval(np.array([0.5]))
+    assert none.band() is None and np.isnan(none.triple()[1]) and np.isnan(none.triple()[2])

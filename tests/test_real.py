@@ -298,7 +298,7 @@ def test_superposition_real_intervals_premises_and_half_way_rebuild():
     assert share == 1.0 and hi == 1.0 and 0.9 < lo < 1.0 and short == 0
     cfg = TrainConfig(steps=40, batch_size=2, block_size=8, warmup_steps=2, n_evals=6,
                       eval_windows=2)
-    half = analysis.half_step(cfg)
+    half = analysis.half_run_step(eval_steps(cfg))
     assert half in eval_steps(cfg) and 14 <= half <= 28
     data = token_data(n_train=600, n_heldout=100)
     members = [Member(8, 1, 0), Member(16, 1, 0)]

@@ -385,9 +385,9 @@ def test_exponent_at_bound_and_half_run_step():
     assert "upper bound" in fits.exponent_at_bound(4.995, "α")
     assert "lower bound" in fits.exponent_at_bound(1e-20)
     frame = pd.DataFrame({"step": [0, 1, 3, 10, 30, 45, 100, 100]})
-    assert half_run_step(frame) == 45
+    assert half_run_step(frame.step) == 45
     with pytest.raises(ValueError):
-        half_run_step(pd.DataFrame({"step": [0, 5]}))
+        half_run_step(pd.DataFrame({"step": [0, 5]}).step)
 
 
 def test_params_reject_bad_values():

@@ -71,6 +71,17 @@ class Interval:
     def contains(self, value: float) -> bool:
         return self.ci_low is not None and self.ci_low <= value <= self.ci_high  # type: ignore
 
+    def band(self) -> tuple[float, float] | None:
+        """``(ci_low, ci_high)`` for a plot's CI band, or None when there is no interval."""
+        return None if self.ci_low is None else (self.ci_low, self.ci_high)  # type: ignore
+
+    def triple(self) -> tuple[float, float, float]:
+        """``(estimate, ci_low, ci_high)`` for glued text and tables, NaN where there is no
+        interval."""
+        nan = float("nan")
+        return (self.estimate, nan if self.ci_low is None else self.ci_low,
+                nan if self.ci_high is None else self.ci_high)
+
     def claim_fields(self) -> dict[str, object]:
         """The fields :func:`lib.core.claims.decide` takes from an interval."""
         return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high,
@@ -209,17 +220,25 @@ def local_slopes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.sqrt(x[1:] * x[:-1]), slopes
 
 
-def last_doubling_change(steps: np.ndarray, values: np.ndarray) -> float:
-    """v(S) − v(≈S/2): how much a quantity (an exponent, a loss) changed over the last doubling
-    of training steps, taking the checkpoint nearest S/2 on a log scale (the convergence test)."""
+def half_checkpoint(steps: np.ndarray) -> int:
+    """Index of the checkpoint nearest half the last one on a log scale (``steps`` increasing
+    and positive): where the convergence test looks back from the end of training."""
     steps = np.asarray(steps, float)
-    values = np.asarray(values, float)
-    if steps.size < 2 or steps.size != values.size or np.any(steps <= 0):
-        raise ValueError("need ≥2 checkpoints at positive steps, one value each")
+    if steps.size < 2 or np.any(steps <= 0):
+        raise ValueError("need ≥2 checkpoints at positive steps")
     half = int(np.argmin(np.abs(np.log(steps) - np.log(steps[-1] / 2))))
     if half == steps.size - 1:
         raise ValueError("no checkpoint before the last: cannot measure a change")
-    return float(values[-1] - values[half])
+    return half
+
+
+def last_doubling_change(steps: np.ndarray, values: np.ndarray) -> float:
+    """v(S) − v(≈S/2): how much a quantity (an exponent, a loss) changed over the last doubling
+    of training steps, taking the checkpoint of :func:`half_checkpoint` (the convergence test)."""
+    values = np.asarray(values, float)
+    if np.size(steps) != values.size:
+        raise ValueError("need one value per checkpoint")
+    return float(values[-1] - values[half_checkpoint(steps)])
 
 
 def t_interval(values: np.ndarray, level: float = 0.95, method: str = "") -> Interval:

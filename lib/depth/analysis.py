@@ -82,9 +82,9 @@ def exponent_trajectory(result: SweepResult, rho: float, temperature: float | No
     rows = []
     for c, step in enumerate(result.checkpoints):
         b = depth_exponent(result, rho, temperature, c)
-        rows.append({"rho": rho, "step": int(step), "alpha": b.estimate,
-                     "ci_low": np.nan if b.ci_low is None else b.ci_low,
-                     "ci_high": np.nan if b.ci_high is None else b.ci_high})
+        alpha, low, high = b.triple()
+        rows.append({"rho": rho, "step": int(step), "alpha": alpha, "ci_low": low,
+                     "ci_high": high})
     return pd.DataFrame(rows)
 
 

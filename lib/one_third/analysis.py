@@ -97,9 +97,7 @@ def window_fit(tau: np.ndarray, losses: np.ndarray, window: Sequence[float],
     x, y = tau[mask], losses[:, mask]
     iv = exponent_interval(x, y, method="loglog")
     fit = fit_loglog(x, geometric_mean(y))
-    nan = float("nan")
-    return WindowFit(iv.estimate, nan if iv.ci_low is None else iv.ci_low,
-                     nan if iv.ci_high is None else iv.ci_high, fit.r2, int(mask.sum()),
+    return WindowFit(*iv.triple(), fit.r2, int(mask.sum()),
                      iv.n_seeds, tuple(iv.per_seed), iv.method)
 
 
@@ -138,9 +136,7 @@ def pooled_fit(result: SweepResult, optimizer: str, lrs: Sequence[float], temper
                 for s in range(n_seeds)]
     iv = t_interval(np.array(per_seed), method=f"Student t over {n_seeds} per-seed pooled fits")
     r2 = fixed_effects_exponent([(t, geometric_mean(y[:n_seeds])) for t, y in blocks])[1]
-    nan = float("nan")
-    return WindowFit(iv.estimate, nan if iv.ci_low is None else iv.ci_low,
-                     nan if iv.ci_high is None else iv.ci_high, r2,
+    return WindowFit(*iv.triple(), r2,
                      int(sum(t.size for t, _ in blocks)), n_seeds, tuple(per_seed), iv.method)
 
 

@@ -8,6 +8,7 @@ the data column of that fitter).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from lib.core.fit import (
     bootstrap,
     exponent_interval,
     fit_offset,
+    half_checkpoint,
     last_doubling_change,
     t_interval,
 )
@@ -79,16 +81,6 @@ def width_exponent_of_overlap(frame: pd.DataFrame) -> Interval:
     (:func:`lib.core.fit.exponent_interval`)."""
     table = frame.pivot_table(index=["depth", "seed"], columns="width", values="mean_sq")
     return exponent_interval(table.columns.to_numpy(float), table.to_numpy(float))
-
-
-def half_step(cfg) -> int:
-    """The family's held-out evaluation nearest half its training steps (on a log scale): where
-    the convergence check recomputes an exponent (:func:`lib.core.fit.last_doubling_change`'s
-    rule)."""
-    from lib.real.train import eval_steps
-
-    steps = np.asarray(eval_steps(cfg), float)
-    return int(steps[int(np.argmin(np.abs(np.log(steps) - np.log(cfg.steps / 2))))])
 
 
 def family_overlaps_at_step(result: FamilyResult, data, step: int, device) -> pd.DataFrame:
@@ -249,17 +241,14 @@ def four_term_frame(frame: pd.DataFrame, fit_from_step: int) -> pd.DataFrame:
                          "num_tokens": f.tau.astype(float), "loss": f.heldout_nats.astype(float)})
 
 
-def half_run_step(frame: pd.DataFrame) -> int:
-    """The evaluation step nearest half the last one, on a log scale: the universality chapter's
-    convergence check refits the four-term law on the evaluations up to this step."""
-    steps = np.unique(frame.step.to_numpy())
-    steps = steps[steps > 0]
-    if steps.size < 2:
-        raise ValueError("need evaluations at two or more positive steps")
-    half = steps[np.argmin(np.abs(np.log(steps) - np.log(steps[-1] / 2)))]
-    if half == steps[-1]:
-        raise ValueError("no evaluation before the last: cannot measure a change")
-    return int(half)
+def half_run_step(steps: Iterable[int]) -> int:
+    """The evaluation step nearest half the last one, on a log scale
+    (:func:`lib.core.fit.half_checkpoint`): where a chapter's convergence check recomputes an
+    exponent of the family (``steps``: the evaluation steps, e.g. ``frame.step`` or
+    ``eval_steps(cfg)``)."""
+    s = np.unique(np.asarray(list(steps), float))
+    s = s[s > 0]
+    return int(s[half_checkpoint(s)])
 
 
 # ---- inverse depth ------------------------------------------------------------------------------

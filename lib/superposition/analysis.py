@@ -75,11 +75,6 @@ def width_exponent(frame: pd.DataFrame, min_width: int = 0,
     return iv, r2
 
 
-def ci_pair(iv: Interval) -> tuple[float, float] | None:
-    """``(ci_low, ci_high)`` for a plot's band, or None when the interval has none."""
-    return None if iv.ci_low is None else (iv.ci_low, iv.ci_high)  # type: ignore[return-value]
-
-
 def negated(iv: Interval) -> Interval:
     """The interval of ``−estimate``: a growth slope from a fitted decay exponent."""
     lo = None if iv.ci_high is None else -iv.ci_high
