@@ -45,6 +45,7 @@ bench: install
 ## torch.compile and TF32 measured, and every chapter's smoke profile end to end on CUDA.
 gpu-check: install
 	TEST_DEVICES=cuda $(PY) -m pytest -q tests/test_cuda.py tests/test_host_syncs.py
+	$(PY) -m pytest -q -k cuda tests/test_one_third.py tests/test_depth.py tests/test_superposition.py tests/test_es.py
 	$(PY) -m benchmarks --device cuda --quick
 	$(PY) -m benchmarks.compile_check --device cuda
 	BOOK_BUILD_DIR=_build/gpu $(PY) -m lib.book build --profile smoke --device cuda --force

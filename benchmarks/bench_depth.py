@@ -1,7 +1,7 @@
 """Inverse-depth sweep: batched (chunked as the chapter runs it) against one model at a time.
 
 ``batched`` trains students with ``lib.depth.sweep.train_sweep`` in chunks of
-``DepthParams.cpu_chunk_members`` on a CPU (all at once on CUDA): one teacher forward per
+``lib.depth.sweep.CPU_CHUNK_MEMBERS`` on a CPU (all at once on CUDA): one teacher forward per
 replicate and step serves all its students. ``loop`` trains each student alone the authors' way
 (``lib.depth.reference.train_alone``: an ``nn.Module``, ``torch.optim.Adam``, autograd, the teacher
 re-run for every student every step). Same members, steps and seeds in both modes; the chapter's
@@ -15,7 +15,7 @@ Series:
 - ``model_size``: the student depth ℓ doubled (2 … 16, the chapter's depths; parameters
   ℓ · (2 d H + H)) at 4 students;
 - ``chunk`` (non-quick): the chapter's default KL sweep (depths 2–16 × ρ × 3 teachers, 24
-  students) at several chunk sizes, where ``cpu_chunk_members`` comes from;
+  students) at several chunk sizes, where ``CPU_CHUNK_MEMBERS`` comes from;
 - ``paper`` (non-quick, CUDA): the paper's KL grid (depths 6–48, 16 temperatures, 128-layer
   teachers, batch 1024) for a few steps.
 
@@ -34,16 +34,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmarks.harness import Scaling, make_row, scaling_rows, timed
-from lib.core.ensemble import chunk_size_for
+from benchmarks.harness import Scaling, chunk_series, scaling_rows
+from lib.core.sweep import chunk_size
 from lib.depth.model import HIDDEN, N_EMBD
 from lib.depth.params import DepthParams
 from lib.depth.reference import train_alone
 from lib.depth.sweep import (
+    CPU_CHUNK_MEMBERS,
     Member,
     SweepConfig,
     member_grid,
-    plan_chunks,
+    plan,
     sweep_memory_bytes,
     train_sweep,
 )
@@ -51,7 +52,6 @@ from lib.depth.sweep import (
 CHAPTER = "inverse_depth"
 DEPTH = 8
 TEMPERATURES = np.logspace(-2, 0, 4).tolist()
-CPU_CHUNK = DepthParams().cpu_chunk_members
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,15 @@ def config(steps: int) -> SweepConfig:
 
 
 def chunk_of(work: Work, device: torch.device) -> int:
-    return chunk_size_for(device, len(work.members), CPU_CHUNK)
+    return chunk_size(device, len(work.members), 0, CPU_CHUNK_MEMBERS)
 
 
 def memory_bytes(work: Work, mode: str, device: torch.device, chunk: int | None = None) -> int:
-    """Analytic peak of the largest chunk :func:`plan_chunks` makes, or of one student alone."""
+    """Analytic peak of the largest chunk :func:`plan` makes, or of one student alone."""
     if mode == "loop":
         return max(sweep_memory_bytes([m], work.cfg) for m in work.members)
-    plan = plan_chunks(work.members, chunk or chunk_of(work, device))
-    return max(sweep_memory_bytes([work.members[i] for i in idx], work.cfg) for idx in plan)
+    chunks = plan(work.members, chunk or 0, device)
+    return max(sweep_memory_bytes([work.members[i] for i in idx], work.cfg) for idx in chunks)
 
 
 def scaling(quick: bool) -> Scaling:
@@ -92,7 +92,7 @@ def scaling(quick: bool) -> Scaling:
         size_knob="depth ℓ", base_size=DEPTH,
         sizes=(2, 4, 8, 16), size_members=4, steps=10 if quick else 100,
         build=lambda members, depth, steps: Work(students(members, depth), config(steps)),
-        batched=lambda w, dev: train_sweep(w.members, w.cfg, dev, CPU_CHUNK),
+        batched=lambda w, dev: train_sweep(w.members, w.cfg, dev),
         loop=lambda w, dev: [train_alone(m, w.cfg, dev) for m in w.members],
         memory=memory_bytes, chunk=chunk_of,
         n_params=lambda depth: depth * (2 * N_EMBD * HIDDEN + HIDDEN))
@@ -103,20 +103,12 @@ def compare(workload: str, series: str, members: Sequence[Member], cfg: SweepCon
     """Rows for the batched sweep at each chunk size and for the one-at-a-time loop."""
     work = Work(list(members), cfg)
     deepest = max(m.depth for m in members)
-    common = dict(size_knob="depth ℓ", size=deepest,
-                  model_size=deepest * (2 * N_EMBD * HIDDEN + HIDDEN))
-    rows = []
-    for size in chunk_sizes:
-        t = timed(lambda s=size: train_sweep(members, cfg, device, s), device)
-        rows.append(make_row(CHAPTER, workload, series, "batched", len(members), cfg.steps, t,
-                             memory_bytes(work, "batched", device, size),
-                             chunk_members=chunk_size_for(device, len(members), size),
-                             chapter_default=size == CPU_CHUNK or device.type == "cuda",
-                             **common))
-    t = timed(lambda: [train_alone(m, cfg, device) for m in members], device)
-    rows.append(make_row(CHAPTER, workload, series, "loop", len(members), cfg.steps, t,
-                         memory_bytes(work, "loop", device), chunk_members=1, **common))
-    return rows
+    return chunk_series(
+        CHAPTER, workload, series, len(members), cfg.steps, chunk_sizes,
+        chunk_of(work, device), lambda s: train_sweep(members, cfg, device, s),
+        lambda: [train_alone(m, cfg, device) for m in members],
+        lambda mode, s: memory_bytes(work, mode, device, s), device, size_knob="depth ℓ",
+        size=deepest, model_size=deepest * (2 * N_EMBD * HIDDEN + HIDDEN))
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:

@@ -10,7 +10,7 @@ CPU, a ``chunk`` series showing where the chapter's chunk sizes come from):
   replicate at a time.
 - ``ES network``: ES fine-tuning of the digits MLP (N = 30, reward set of 100). Members are runs;
   the size knob is the hidden width (the chapter's 32). Batched:
-  :func:`lib.es.estimator.run_es_chunked`, at most ``CPU_NETS_PER_CHUNK`` perturbed networks per
+  :func:`lib.es.estimator.train_sweep`, at most ``CPU_NETS_PER_CHUNK`` perturbed networks per
   program on a CPU. Loop: the authors' way (VsonicV/es-fine-tuning-paper): one model; per
   iteration and per perturbation draw the noise from the member's seed, perturb the parameters in
   place, score, restore; z-score; update.
@@ -23,15 +23,14 @@ chunk holds (``quadratic.simulate_memory_bytes``, ``network.population_memory_by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from benchmarks.harness import Scaling, make_row, scaling_rows, timed
-from lib.core.ensemble import chunk_size_for
+from benchmarks.harness import Scaling, chunk_series, scaling_rows
+from lib.core.sweep import chunk_size
 from lib.es import quadratic
-from lib.es.estimator import CPU_NETS_PER_CHUNK, EsRun, run_es_chunked, zscore
+from lib.es.estimator import CPU_NETS_PER_CHUNK, Member, train_sweep, zscore
 from lib.es.experiments import CPU_MC_MEMBERS
 from lib.es.network import MLP, expected_accuracy, load_digits_task, population_memory_bytes
 
@@ -57,7 +56,7 @@ def spectrum(dim: int) -> quadratic.Spectrum:
 
 
 def mc_chunk(work: McWork, device: torch.device, cpu_members: int = CPU_MC_MEMBERS) -> int:
-    return chunk_size_for(device, work.members, cpu_members)
+    return chunk_size(device, work.members, 0, cpu_members)
 
 
 def mc_batched(work: McWork, device: torch.device, cpu_members: int = CPU_MC_MEMBERS) -> None:
@@ -102,7 +101,7 @@ class NetWork:
     theta0: torch.Tensor
     x: torch.Tensor
     y: torch.Tensor
-    runs: list[EsRun]
+    runs: list[Member]
     iters: int
 
 
@@ -116,12 +115,12 @@ def net_work(members: int, hidden: int, iters: int, device: torch.device) -> Net
     mlp = MLP(hidden)
     theta0 = mlp.init(torch.Generator(device=device).manual_seed(0))
     return NetWork(mlp, theta0, task.x_reward, task.y_reward,
-                   [EsRun(POP_NET, s) for s in range(members)], iters)
+                   [Member(POP_NET, s) for s in range(members)], iters)
 
 
 def net_nets_per_chunk(work: NetWork, device: torch.device,
                        nets_per_chunk: int = CPU_NETS_PER_CHUNK) -> int:
-    """Perturbed networks in the largest chunk of :func:`run_es_chunked` (equal populations)."""
+    """Perturbed networks in the largest chunk of :func:`train_sweep` (equal populations)."""
     total = POP_NET * len(work.runs)
     if device.type == "cuda":
         return total
@@ -133,7 +132,7 @@ def net_batched(work: NetWork, device: torch.device,
     def f(theta: torch.Tensor) -> torch.Tensor:
         return expected_accuracy(work.mlp, theta, work.x, work.y)
 
-    run_es_chunked(f, work.theta0, work.runs, ALPHA_NET, SIGMA_NET, work.iters, work.iters,
+    train_sweep(f, work.theta0, work.runs, ALPHA_NET, SIGMA_NET, work.iters, work.iters,
                    nets_per_chunk=nets_per_chunk)
 
 
@@ -181,25 +180,6 @@ def net_scaling(quick: bool, device: torch.device) -> Scaling:
 # ---- chunk sizes (non-quick, CPU) -------------------------------------------------------------
 
 
-def chunk_rows(workload: str, work, sizes: Sequence[int], default: int, batched, loop, memory,
-               size_knob: str, size: int, model_size: int, members: int, steps: int,
-               device: torch.device, per_member: int = 1) -> list[dict]:
-    """One sweep at several chunk sizes (``sizes`` in units of ``per_member``: networks for
-    the ES runs) and the loop."""
-    common = dict(size_knob=size_knob, size=size, model_size=model_size)
-    rows = []
-    for chunk in sizes:
-        t = timed(lambda c=chunk: batched(work, device, c), device)
-        rows.append(make_row(CHAPTER, workload, "chunk", "batched", members, steps, t,
-                             memory(work, "batched", device, chunk),
-                             chunk_members=max(1, chunk // per_member),
-                             chapter_default=chunk == default, **common))
-    t = timed(lambda: loop(work, device), device)
-    rows.append(make_row(CHAPTER, workload, "chunk", "loop", members, steps, t,
-                         memory(work, "loop", device), chunk_members=1, **common))
-    return rows
-
-
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     dev = torch.device(device)
     rows = scaling_rows(mc_scaling(quick), dev, quick)
@@ -207,12 +187,16 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     if quick or dev.type == "cuda":
         return rows
     mc = McWork(1024, spectrum(128), 300)
-    rows += chunk_rows("quadratic MC, chapter chunk sizes (1024 replicates)", mc,
-                       [32, CPU_MC_MEMBERS, 1024], CPU_MC_MEMBERS, mc_batched, mc_loop,
-                       mc_memory, "modes D", 128, 128, 1024, 300, dev)
+    rows += chunk_series(
+        CHAPTER, "quadratic MC, chapter chunk sizes (1024 replicates)", "chunk", 1024, 300,
+        [32, CPU_MC_MEMBERS, 1024], CPU_MC_MEMBERS, lambda c: mc_batched(mc, dev, c),
+        lambda: mc_loop(mc, dev), lambda mode, c: mc_memory(mc, mode, dev, c), dev,
+        size_knob="modes D", size=128, model_size=128)
     net = net_work(12, 32, 50, dev)
-    rows += chunk_rows("ES network, chapter chunk sizes (12 runs)", net,
-                       [POP_NET, CPU_NETS_PER_CHUNK, 12 * POP_NET], CPU_NETS_PER_CHUNK,
-                       net_batched, net_loop, net_memory, "hidden width", 32,
-                       MLP(32).n_params, 12, 50, dev, per_member=POP_NET)
+    rows += chunk_series(
+        CHAPTER, "ES network, chapter chunk sizes (12 runs)", "chunk", 12, 50,
+        [POP_NET, CPU_NETS_PER_CHUNK, 12 * POP_NET], CPU_NETS_PER_CHUNK,
+        lambda c: net_batched(net, dev, c), lambda: net_loop(net, dev),
+        lambda mode, c: net_memory(net, mode, dev, c), dev, per_member=POP_NET,
+        size_knob="hidden width", size=32, model_size=MLP(32).n_params)
     return rows

@@ -4,15 +4,15 @@ Same work in one run (same members, steps, batches, seeds and logging schedule),
 
 - ``loop``: each config trained alone the authors' way (``exp/exp-1.py``): ``Head`` modules,
   ``torch.optim.Adam``/``SGD``, autograd on ``F.kl_div`` (:func:`lib.one_third.sweep.train_alone`).
-- ``batched``: :func:`lib.one_third.sweep.run_sweep` with the analytic gradient and batched
-  optimisers, chunked as the chapter runs it (:func:`~lib.one_third.sweep.cpu_chunk` members per
-  chunk on a CPU, all at once on CUDA).
+- ``batched``: :func:`lib.one_third.sweep.train_sweep` with the analytic gradient and batched
+  optimisers, chunked as the chapter runs it (:func:`~lib.one_third.sweep.cpu_chunk_members`
+  members per chunk on a CPU, all at once on CUDA).
 
 Series: ``members`` (an Adam lr × T × seed grid, d = 32, V = 128, B = 1024, the paper's exp-1
 head), ``model_size`` (the vocabulary V halved and doubled at 4 members) and, outside quick
 mode, ``chunk``: the chapter's default Adam + SGD grid at several chunk sizes, where
-``cpu_chunk()`` comes from. ``peak_mem_mb`` on a CPU is the analytic size of what one chunk holds
-(:func:`lib.one_third.sweep.sweep_memory_bytes`).
+``cpu_chunk_members()`` comes from. ``peak_mem_mb`` on a CPU is the analytic size of what one
+chunk holds (:func:`lib.one_third.sweep.sweep_memory_bytes`).
 
     python -m benchmarks --only one_third [--quick] [--device cuda]
 """
@@ -25,17 +25,18 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmarks.harness import Scaling, make_row, scaling_rows, timed
-from lib.core.ensemble import chunk_size_for, chunks
+from benchmarks.harness import Scaling, chunk_series, scaling_rows
+from lib.core.sweep import chunk_size
 from lib.one_third.params import OneThirdParams
 from lib.one_third.sweep import (
     Member,
     SweepConfig,
-    cpu_chunk,
+    cpu_chunk_members,
     grid_members,
-    run_sweep,
+    plan,
     sweep_memory_bytes,
     train_alone,
+    train_sweep,
 )
 
 CHAPTER = "one_third_time"
@@ -61,24 +62,21 @@ def config(vocab: int, steps: int) -> SweepConfig:
 
 
 def chunk_of(work: Work, device: torch.device) -> int:
-    return chunk_size_for(device, len(work.members), cpu_chunk())
+    return chunk_size(device, len(work.members), 0, cpu_chunk_members())
 
 
 def memory_bytes(work: Work, mode: str, device: torch.device, chunk: int | None = None) -> int:
-    """Analytic peak of the largest chunk as :func:`run_sweep` cuts it (grouped by optimiser,
+    """Analytic peak of the largest chunk as :func:`train_sweep` cuts it (grouped by optimiser,
     seed, T, lr), or of one model trained alone (plus autograd's logits and their gradient)."""
     cfg = work.cfg
     if mode == "loop":
         return sweep_memory_bytes(1, cfg) + 2 * cfg.batch_size * cfg.vocab_size * 4
-    size = chunk or chunk_of(work, device)
     peak = 0
-    for name in sorted({m.optimizer for m in work.members}):
-        mine = sorted((m for m in work.members if m.optimizer == name),
-                      key=lambda m: (m.seed, m.temperature, m.lr))
-        for c in chunks(mine, size):
-            groups = len({(m.seed, m.temperature) for m in c})
-            seeds = len({m.seed for m in c})
-            peak = max(peak, sweep_memory_bytes(len(c), cfg, n_groups=groups, n_seeds=seeds))
+    for idx in plan(work.members, chunk or 0, device):
+        c = [work.members[i] for i in idx]
+        groups = len({(m.seed, m.temperature) for m in c})
+        seeds = len({m.seed for m in c})
+        peak = max(peak, sweep_memory_bytes(len(c), cfg, n_groups=groups, n_seeds=seeds))
     return peak
 
 
@@ -90,7 +88,7 @@ def scaling(quick: bool) -> Scaling:
         sizes=(64, 128, 256) if quick else (64, 128, 256, 512),
         size_members=4, steps=40 if quick else 200,
         build=lambda members, vocab, steps: Work(adam_grid(members), config(vocab, steps)),
-        batched=lambda w, dev: run_sweep(w.members, w.cfg, dev),
+        batched=lambda w, dev: train_sweep(w.members, w.cfg, dev),
         loop=lambda w, dev: [train_alone(m, w.cfg, dev) for m in w.members],
         memory=memory_bytes, chunk=chunk_of, n_params=lambda vocab: vocab * p.n_embd)
 
@@ -102,17 +100,12 @@ def chunk_rows(device: torch.device, steps: int, sizes: Sequence[int]) -> list[d
                + grid_members("sgd", p.sgd_lrs, p.temperatures, [0]))
     work = Work(members, config(p.vocab_size, steps))
     name = f"chapter default grid (Adam + SGD, {len(members)} members)"
-    common = dict(size_knob="vocab V", size=p.vocab_size, model_size=p.vocab_size * p.n_embd)
-    rows = []
-    for size in sizes:
-        t = timed(lambda s=size: run_sweep(members, work.cfg, device, chunk_size=s), device)
-        rows.append(make_row(CHAPTER, name, "chunk", "batched", len(members), steps, t,
-                             memory_bytes(work, "batched", device, size), chunk_members=size,
-                             chapter_default=size == chunk_of(work, device), **common))
-    t = timed(lambda: [train_alone(m, work.cfg, device) for m in members], device)
-    rows.append(make_row(CHAPTER, name, "chunk", "loop", len(members), steps, t,
-                         memory_bytes(work, "loop", device), chunk_members=1, **common))
-    return rows
+    return chunk_series(
+        CHAPTER, name, "chunk", len(members), steps, sizes, chunk_of(work, device),
+        lambda s: train_sweep(members, work.cfg, device, chunk_members=s),
+        lambda: [train_alone(m, work.cfg, device) for m in members],
+        lambda mode, s: memory_bytes(work, mode, device, s), device, size_knob="vocab V",
+        size=p.vocab_size, model_size=p.vocab_size * p.n_embd)
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
@@ -120,6 +113,6 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     dev = torch.device(device)
     rows = scaling_rows(scaling(quick), dev, quick)
     if not quick:
-        sizes = [32] if dev.type == "cuda" else sorted({4, 8, cpu_chunk(), 16, 32})
+        sizes = [32] if dev.type == "cuda" else sorted({4, 8, cpu_chunk_members(), 16, 32})
         rows += chunk_rows(dev, 200, sizes)
     return rows

@@ -1,9 +1,9 @@
 """Superposition sweeps: batched (chunked as the chapter runs it) against one model at a time.
 
 ``batched`` trains members with ``lib.superposition.sweep.train_sweep`` in chunks of at most
-``SuperpositionParams.cpu_chunk`` members on a CPU (all on CUDA): sparse inputs, one data batch
-per chunk, hand-written gradients. ``loop`` trains each member alone the authors' way
-(``train_loop``: ``nn.Module``, autograd on ``nn.MSELoss``, ``SignedAdamW``, dense ``(B, n)`` data
+``CPU_CHUNK_MEMBERS`` (``chunk_members`` = 0) members on a CPU (all on CUDA): sparse inputs, one
+data batch per chunk, hand-written gradients. ``loop`` trains each member alone the authors' way
+(``train_alone``: ``nn.Module``, autograd on ``nn.MSELoss``, ``SignedAdamW``, dense ``(B, n)`` data
 drawn per model). Same members, steps, seeds and data streams in both modes.
 
 Series:
@@ -30,16 +30,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmarks.harness import Scaling, make_row, scaling_rows, timed
+from benchmarks.harness import Scaling, chunk_series, scaling_rows
+from lib.core import sweep as core_sweep
 from lib.superposition.sweep import (
     CPU_CHUNK_MEMBERS,
     Member,
-    TrainConfig,
+    SweepConfig,
     chunk_memory_bytes,
-    chunk_size,
     loop_memory_bytes,
-    plan_chunks,
-    train_loop,
+    plan,
+    train_alone,
     train_sweep,
 )
 
@@ -50,7 +50,7 @@ N_FEATURES, BATCH, WIDTH = 512, 256, 16
 @dataclass(frozen=True)
 class Work:
     members: list[Member]
-    cfg: TrainConfig
+    cfg: SweepConfig
 
 
 def gamma_members(n: int, width: int) -> list[Member]:
@@ -60,18 +60,20 @@ def gamma_members(n: int, width: int) -> list[Member]:
 
 
 def chunk_of(work: Work, device: torch.device) -> int:
-    """The most members a chunk holds (``train_sweep``'s ``max_members``)."""
-    size = chunk_size(device, work.cfg.n, work.cfg.batch, [m.width for m in work.members])
-    return min(size, len(work.members))
+    """The most members a chunk holds (``train_sweep``'s automatic ``chunk_members``)."""
+    cfg = work.cfg
+    return core_sweep.chunk_size(device, len(work.members), 0, CPU_CHUNK_MEMBERS,
+                                 chunk_memory_bytes(cfg.n, cfg.batch,
+                                                    [max(m.width for m in work.members)]))
 
 
 def memory_bytes(work: Work, mode: str, device: torch.device, chunk: int | None = None) -> int:
-    """Analytic peak of the largest chunk :func:`plan_chunks` makes, or of one model alone."""
+    """Analytic peak of the largest chunk :func:`plan` makes, or of one model alone."""
     n, batch = work.cfg.n, work.cfg.batch
     if mode == "loop":
         return max(loop_memory_bytes(n, batch, m.width) for m in work.members)
-    plan = plan_chunks(work.members, chunk or chunk_of(work, device))
-    return max(chunk_memory_bytes(n, batch, [m.width for m in c]) for c in plan)
+    chunks = plan(work.members, work.cfg, device, chunk or 0)
+    return max(chunk_memory_bytes(n, batch, [work.members[i].width for i in c]) for c in chunks)
 
 
 def scaling(quick: bool) -> Scaling:
@@ -82,29 +84,24 @@ def scaling(quick: bool) -> Scaling:
         steps=50 if quick else 300,
         build=lambda members, width, steps: Work(
             gamma_members(members, width),
-            TrainConfig(n=N_FEATURES, batch=BATCH, steps=steps, final_window=min(10, steps))),
+            SweepConfig(n=N_FEATURES, batch=BATCH, steps=steps, final_window=min(10, steps))),
         batched=lambda w, dev: train_sweep(w.members, w.cfg, dev),
-        loop=lambda w, dev: [train_loop(m, w.cfg, dev) for m in w.members],
+        loop=lambda w, dev: [train_alone(m, w.cfg, dev) for m in w.members],
         memory=memory_bytes, chunk=chunk_of, n_params=lambda m: N_FEATURES * m + N_FEATURES)
 
 
-def compare(workload: str, series: str, members: Sequence[Member], cfg: TrainConfig,
+def compare(workload: str, series: str, members: Sequence[Member], cfg: SweepConfig,
             device: torch.device, chunk_sizes: Sequence[int]) -> list[dict]:
     """Rows for the batched sweep at each chunk size and for the one-at-a-time loop."""
     work = Work(list(members), cfg)
-    default = chunk_size(device, cfg.n, cfg.batch, [m.width for m in members])  # max_members
-    common = dict(size_knob="width m", size=max(m.width for m in members),
-                  model_size=cfg.n * max(m.width for m in members) + cfg.n)
-    rows = []
-    for size in chunk_sizes:
-        t = timed(lambda s=size: train_sweep(members, cfg, device, max_members=s), device)
-        rows.append(make_row(CHAPTER, workload, series, "batched", len(members), cfg.steps, t,
-                             memory_bytes(work, "batched", device, size), chunk_members=size,
-                             chapter_default=size == default, **common))
-    t = timed(lambda: [train_loop(m, cfg, device) for m in members], device)
-    rows.append(make_row(CHAPTER, workload, series, "loop", len(members), cfg.steps, t,
-                         memory_bytes(work, "loop", device), chunk_members=1, **common))
-    return rows
+    return chunk_series(
+        CHAPTER, workload, series, len(members), cfg.steps, chunk_sizes,
+        CPU_CHUNK_MEMBERS if device.type == "cpu" else chunk_of(work, device),
+        lambda s: train_sweep(members, cfg, device, chunk_members=s),
+        lambda: [train_alone(m, cfg, device) for m in members],
+        lambda mode, s: memory_bytes(work, mode, device, s), device, size_knob="width m",
+        size=max(m.width for m in members),
+        model_size=cfg.n * max(m.width for m in members) + cfg.n)
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
@@ -113,14 +110,14 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     if quick:
         return rows
     if dev.type == "cpu":
-        cfg = TrainConfig(n=N_FEATURES, batch=BATCH, steps=300, final_window=10)
+        cfg = SweepConfig(n=N_FEATURES, batch=BATCH, steps=300, final_window=10)
         members = [Member(m, g, "power", 1.2, 0) for g in (-1.0, -1 / 3, 1 / 3, 1.0)
                    for m in (8, 11, 16, 23, 32)]
         sizes = sorted({1, 2, 4, CPU_CHUNK_MEMBERS, 20})
         rows += compare("chapter width × γ sweep (20 models, n = 512)", "chunk", members, cfg,
                         dev, sizes)
     else:
-        big = TrainConfig(n=10240, batch=8192, steps=20, final_window=5)
+        big = SweepConfig(n=10240, batch=8192, steps=20, final_window=5)
         grid = [Member(m, -1.0, "power", 1.2, 0) for m in (8, 16, 32, 64, 128, 256, 512, 1024)]
         rows += compare("paper exp-17 sweep (8 widths, n = 10240)", "paper", grid, big, dev,
                         [len(grid)])

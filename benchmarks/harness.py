@@ -217,6 +217,26 @@ def make_row(chapter: str, workload: str, series: str, mode: str, members: int, 
             "repeats": timing.repeats, **extra}
 
 
+def chunk_series(chapter: str, workload: str, series: str, members: int, steps: int,
+                 sizes: Sequence[int], default: int, batched: Callable[[int], object],
+                 loop: Callable[[], object], memory: Callable[[str, int], int],
+                 device: torch.device, *, per_member: int = 1, **common: Any) -> list[dict]:
+    """One sweep trained at several chunk sizes (``batched(size)``) and one model at a time
+    (``loop()``): the rows that show where a chapter's chunk size comes from. ``sizes`` are in
+    units of ``per_member`` (e.g. perturbed networks of an ES run); ``default`` is the chapter's
+    size (flagged ``chapter_default``); ``memory(mode, size)`` the analytic peak in bytes."""
+    rows = []
+    for size in sizes:
+        t = timed(lambda s=size: batched(s), device)
+        rows.append(make_row(chapter, workload, series, "batched", members, steps, t,
+                             memory("batched", size), chunk_members=max(1, size // per_member),
+                             chapter_default=size == default, **common))
+    t = timed(loop, device)
+    rows.append(make_row(chapter, workload, series, "loop", members, steps, t,
+                         memory("loop", 1), chunk_members=1, **common))
+    return rows
+
+
 # ---- the members and model-size series ----------------------------------------------------
 
 

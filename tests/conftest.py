@@ -13,7 +13,11 @@ from lib.core.results import REPO_ROOT
 @pytest.fixture(scope="session")
 def smoke_html(tmp_path_factory) -> Path:
     """Execute every chapter with its smoke profile (forced) and build the book strictly;
-    return the HTML root. A failing chapter fails every test that uses this."""
+    return the HTML root. A failing chapter fails every test that uses this. ``SMOKE_HTML``
+    names the HTML root of a smoke build at hand to check instead (``<build>/html-smoke/_build/
+    html``, e.g. after ``python -m lib.book build --profile smoke``)."""
+    if os.environ.get("SMOKE_HTML"):
+        return Path(os.environ["SMOKE_HTML"]).resolve()
     build_dir = tmp_path_factory.mktemp("smoke_build")
     env = {**os.environ, "BOOK_BUILD_DIR": str(build_dir)}
     env.pop("BOOK_TOC", None)

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from lib.book import archive
-from lib.book.runner import BookError
+from lib.book.pages import BookError
 from lib.core.results import REPO_ROOT
 from tests.html import page_text
 

@@ -238,10 +238,10 @@ def test_batched_memory_grows_no_faster_than_members_times_size(name):
 
 
 def test_chunk_series_flags_the_chapter_default():
-    from lib.superposition.sweep import Member, TrainConfig
+    from lib.superposition.sweep import Member, SweepConfig
 
     members = [Member(8, g, "power", 1.2, 0) for g in (-1.0, 1.0)]
-    cfg = TrainConfig(n=32, batch=8, steps=2, final_window=1)
+    cfg = SweepConfig(n=32, batch=8, steps=2, final_window=1)
     rows = bench_superposition.compare("tiny", "chunk", members, cfg, CPU, [1, 8])
     assert [r["chapter_default"] for r in rows if r["mode"] == "batched"] == [False, True]
     assert len(speedups(pd.DataFrame(rows).assign(device="cpu"))) == 1

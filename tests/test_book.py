@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pytest
 
-from lib.book.runner import discover
+from lib.book.pages import discover
 from lib.core.results import REPO_ROOT
 from tests.html import page_text
 
@@ -151,3 +151,96 @@ def test_intro_states_the_rule_from_the_code(html_root):
         assert rule in text, rule
     for kind in KIND_TEXT.values():
         assert kind in text, kind
+
+
+# ---- the answer first: landing page, verdict strips, closing chapter, references -----------
+
+EMOJI = re.compile("[\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff\ufe0f]")
+
+
+def _sections(html: str) -> list[int]:
+    """Where the page's own h2 sections start (not the theme's print table of contents)."""
+    return [m.start() for m in re.finditer(r"<h2>(?:(?!</h2>).)*headerlink", html, re.S)]
+
+
+def _claims_by_chapter() -> dict[str, list[dict]]:
+    names = {p.name for p in PAGES}
+    return {f.parent.name: json.loads(f.read_text())
+            for f in sorted((REPO_ROOT / "results" / "smoke").glob("*/claims.json"))
+            if f.parent.name in names and json.loads(f.read_text())}
+
+
+def test_landing_page_opens_with_tally_figure_then_tables(html_root):
+    html = (html_root / "book" / "intro.html").read_text()
+    tally, figure = html.find('class="claims-tally"'), html.find('id="fig-summary"')
+    table = html.find('class="claims-table"')
+    assert -1 < tally < figure < table, (tally, figure, table)
+    first, *rest = _sections(html)
+    assert first < tally and (not rest or rest[0] > table)  # all in the first section
+    figure_html = html[figure:html.find("</figure>", figure)]
+    assert "<img" in figure_html or "<svg" in figure_html
+
+
+def test_landing_rows_link_to_each_claims_anchor_in_its_chapter(html_root):
+    html = (html_root / "book" / "intro.html").read_text()
+    rows = re.findall(r'<tr><td data-label="verdict">.*?</tr>', html, re.S)
+    claims = _claims_by_chapter()
+    assert len(rows) == sum(len(c) for c in claims.values())
+    for chapter, recs in claims.items():
+        page = (html_root / "book" / f"{chapter}.html").read_text()
+        for rec in recs:
+            href = f'href="{chapter}.html#claim-{rec["id"]}"'
+            assert sum(href in r for r in rows) == 1, (chapter, rec["id"])
+            assert page.count(f'id="claim-{rec["id"]}"') == 1, (chapter, rec["id"])
+
+
+def test_every_chapter_opens_with_a_verdict_strip_of_all_its_claims(html_root):
+    for chapter, recs in _claims_by_chapter().items():
+        page = next(p for p in PAGES if p.name == chapter)
+        if not page.params_model or chapter == "performance":
+            continue
+        html = _html(html_root, page)
+        start = html.find('class="verdict-strip"')
+        assert start > -1, chapter
+        assert start < _sections(html)[0], f"{chapter}: the strip is not above the first section"
+        strip = html[start:html.find("</ul>", start)]
+        for rec in recs:
+            assert f'id="claim-{rec["id"]}"' in strip, (chapter, rec["id"])
+        assert strip.count('class="verdict verdict-') == len(recs)
+
+
+def test_chapters_share_one_closing_section_name(html_root):
+    for page in PAGES:
+        if page.params_model and page.name != "performance":
+            headings = [page_text(h) for h in re.findall(r"<h2>.*?</h2>", _html(html_root, page),
+                                                         re.S)]
+            assert any(h.rstrip("#").endswith("What held") for h in headings), (page.name,
+                                                                                 headings)
+
+
+def test_no_emoji_verdict_glyphs(html_root):
+    for page in PAGES:
+        text = page_text(_html(html_root, page))
+        assert not EMOJI.search(text), (page.name, EMOJI.findall(text)[:5])
+
+
+def test_closing_chapter_lists_every_claim_once(html_root):
+    html = (html_root / "book" / "closing.html").read_text()
+    for chapter, recs in _claims_by_chapter().items():
+        for rec in recs:
+            assert html.count(f'href="{chapter}.html#claim-{rec["id"]}"') == 1, rec["id"]
+    assert "@misc{scaling_universality_book" in page_text(html)
+
+
+def test_pages_are_numbered_and_references_linked(html_root):
+    chapter = (html_root / "book" / "universality.html").read_text()
+    assert re.search(r'<h1>\s*<span class="section-number">1\.\s*</span>', chapter)
+    intro = (html_root / "book" / "intro.html").read_text()
+    bib = intro[intro.find('id="references"'):]
+    entries = re.findall(r'<div class="citation" id="id\d+" role="doc-biblioentry">(.*?)</div>',
+                         bib, re.S) or re.findall(r"<dd>(.*?)</dd>", bib, re.S)
+    assert entries
+    for entry in entries:
+        assert re.search(r'href="https://(arxiv\.org|doi\.org)/', entry), entry[:200]
+    text = page_text(intro)
+    assert "Liang, Song," not in text and "Qiu and others" not in text

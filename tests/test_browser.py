@@ -1,6 +1,8 @@
 """Every built page opened in headless Chromium, as a reader sees it: no error output or
 traceback, every image loads, math renders (MathJax typeset it), the glued numbers are on the
-page, internal links resolve. A screenshot of each page and a summary are saved next to the
+page, internal links resolve. And every page is light and clean: no uncaught error or other
+SEVERE console entry, no failed request, one MathJax, no script from another host, and at most
+``JS_BUDGET`` bytes of JavaScript. A screenshot of each page and a summary are saved next to the
 build (``<build>/screenshots/``). Skips with a message where Chromium is absent
 (``make browser`` installs it)."""
 
@@ -16,7 +18,7 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from lib.book.runner import discover
+from lib.book.pages import discover
 from lib.core.results import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -29,6 +31,7 @@ if not (CHROMIUM and CHROMEDRIVER):
 webdriver = pytest.importorskip("selenium.webdriver")
 
 PAGES = discover()
+JS_BUDGET = 3_000_000  # bytes of JavaScript a page may load (decoded), MathJax's lazy parts too
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -52,6 +55,7 @@ def browser():
 
     opts = Options()
     opts.binary_location = CHROMIUM
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--window-size=1280,1600"):
@@ -84,13 +88,55 @@ def _wait_for_mathjax(driver, timeout=20.0):
     return 0
 
 
+def failed_requests(driver) -> list[str]:
+    """URLs the page asked for that failed or answered >= 400, from Chrome's DevTools log
+    (drained: the next call sees the next page's)."""
+    failed = []
+    requested: dict[str, str] = {}
+    probes: set[str] = set()
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        params = msg.get("params", {})
+        if params.get("requestId") in probes:
+            continue
+        if msg["method"] == "Network.requestWillBeSent":
+            requested[params["requestId"]] = params["request"]["url"]
+            if params.get("type") == "Other" and params["request"]["url"].endswith("/favicon.ico"):
+                probes.add(params["requestId"])  # the browser's own look for a site icon
+        elif msg["method"] == "Network.responseReceived" and params["response"]["status"] >= 400:
+            failed.append(f"{params['response']['status']} {params['response']['url']}")
+        elif msg["method"] == "Network.loadingFailed" and not params.get("canceled"):
+            failed.append(f"{params.get('errorText')} {requested.get(params['requestId'], '?')}")
+    return failed
+
+
+def page_weight(driver) -> dict:
+    """The page's scripts: <script src> elements, JavaScript bytes loaded (decoded, lazily
+    loaded modules included), MathJax entry scripts, and scripts from another host."""
+    return driver.execute_script("""
+        const js = performance.getEntriesByType('resource')
+            .filter(r => r.initiatorType === 'script' || /\\.js(\\?|$)/.test(r.name));
+        const srcs = Array.from(document.scripts).filter(s => s.src).map(s => s.src);
+        return {scripts: srcs.length,
+                js_bytes: js.reduce((n, r) => n + (r.decodedBodySize || 0), 0),
+                js_files: js.length,
+                mathjax_entries: srcs.filter(s => /mathjax/i.test(s)),
+                foreign: srcs.filter(s => new URL(s).origin !== location.origin)};""")
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_page_in_browser(site, browser, shots, page):
     folder, summary = shots
     url = urljoin(site, f"{page.docname}.html")
+    browser.get_log("browser"), browser.get_log("performance")  # drain the previous page's
     browser.get(url)
     source = page.source.read_text()
     n_math = _wait_for_mathjax(browser) if "$" in source else 0
+    time.sleep(0.5)  # let MathJax's lazily loaded parts (fonts, extensions) arrive
+    severe = [e["message"] for e in browser.get_log("browser")
+              if e["level"] == "SEVERE" and "/favicon.ico " not in e["message"]]
+    failed = failed_requests(browser)
+    weight = page_weight(browser)
     text = browser.execute_script("return document.body.innerText")
     broken_images = browser.execute_script(
         "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
@@ -112,13 +158,24 @@ def test_page_in_browser(site, browser, shots, page):
     flat = " ".join(text.split()).translate(
         str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'}))
     used = set(re.findall(r"\{glue:text\}`([^`:]+)`", source))
-    missing = [k for k in used if numbers.get(k) is None or numbers[k] not in flat]
+    # pages that glue through myst-nb alone (intro, closing) keep no numbers.json: their
+    # glued text is checked by tests/test_book.py on the HTML instead
+    missing = [k for k in used if numbers_file.exists()
+               and (numbers.get(k) is None or numbers[k] not in flat)]
     summary[page.name] = {"math_elements": n_math, "broken_images": broken_images,
                           "dead_links": dead, "missing_numbers": missing,
-                          "internal_links": len(internal)}
+                          "internal_links": len(internal), "console_errors": severe,
+                          "failed_requests": failed, **weight}
     assert "Traceback" not in text
     assert not broken_images, broken_images
     assert not dead, dead
     assert not missing, missing
     if "$" in source:
         assert n_math > 0, f"{page.name}: no math typeset by MathJax"
+    assert not severe, f"{page.name}: console errors: {severe}"
+    assert not failed, f"{page.name}: failed requests: {failed}"
+    assert not weight["foreign"], f"{page.name}: scripts from another host: {weight['foreign']}"
+    assert len(weight["mathjax_entries"]) <= 1, weight["mathjax_entries"]
+    assert weight["js_bytes"] <= JS_BUDGET, (
+        f"{page.name}: {weight['js_bytes'] / 1e6:.1f} MB of JavaScript in {weight['js_files']} "
+        f"files (budget {JS_BUDGET / 1e6:.0f} MB)")

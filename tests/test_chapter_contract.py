@@ -4,7 +4,7 @@
 import pytest
 import yaml
 
-from lib.book.runner import discover, parse_value, resolve_params
+from lib.book.pages import discover, parse_value, resolve_params
 from lib.core.params import ParameterError
 from lib.core.results import REPO_ROOT
 

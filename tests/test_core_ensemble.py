@@ -3,14 +3,7 @@
 import pytest
 import torch
 
-from lib.core.ensemble import (
-    BatchedAdam,
-    BatchedSGD,
-    chunk_size_for,
-    chunks,
-    make_optimizer,
-    run_chunked,
-)
+from lib.core.ensemble import BatchedAdam, BatchedSGD, make_optimizer
 
 
 def _problem(seed: int):
@@ -77,16 +70,6 @@ def test_sgd_schedule_scale_and_explicit_grads():
     opt.step(grads=[torch.ones(2, 3)], scale=0.5)
     assert torch.allclose(p[0], torch.full((3,), 0.5))
     assert torch.allclose(p[1], torch.zeros(3))
-
-
-def test_chunks_and_chunk_size():
-    assert [list(c) for c in chunks(list(range(7)), 3)] == [[0, 1, 2], [3, 4, 5], [6]]
-    with pytest.raises(ValueError):
-        list(chunks([1], 0))
-    assert chunk_size_for(torch.device("cpu"), 100, 8) == 8
-    assert chunk_size_for(torch.device("cpu"), 3, 8) == 3
-    assert chunk_size_for(torch.device("cuda"), 100, 8) == 100
-    assert run_chunked(list(range(5)), lambda g: [v * 2 for v in g], 2) == [0, 2, 4, 6, 8]
 
 
 def test_unknown_optimizer_names_parameter():

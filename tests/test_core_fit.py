@@ -8,7 +8,6 @@ from lib.core.fit import (
     bootstrap_exponent,
     fit_loglog,
     fit_offset,
-    local_slopes,
     r_squared,
 )
 
@@ -73,12 +72,6 @@ def test_loglog_on_offset_data_is_biased_low():
     """A plain log-log fit of data with an offset under-reads the exponent: why we fit both."""
     x = np.geomspace(10, 1e4, 10)
     assert fit_loglog(x, 1.0 + 10 * x**-0.5).exponent < 0.4
-
-
-def test_local_slopes_of_pure_power_law_are_constant():
-    x = np.geomspace(1, 100, 6)
-    mids, s = local_slopes(x[::-1], (x**-1.5)[::-1])
-    assert np.allclose(s, 1.5) and np.all(np.diff(mids) > 0)
 
 
 def test_r_squared_and_generic_bootstrap():

@@ -1,16 +1,13 @@
-"""The batched programs on a GPU: every sweep's member equals the same model trained alone on
-the same device, and a sweep's measured peak memory stays under the bound computed from its
-shapes. The CPU versions of these checks are in each topic's tests.
+"""Checks that only a GPU can make: a sweep's measured CUDA peak memory stays under the bound
+computed from its shapes, and the GPT family stacked with ``torch.func`` equals its loop.
 
-They run on the devices named by ``TEST_DEVICES`` (comma separated), by default ``cuda`` when
-a GPU is present and none otherwise, so CI (no GPU) skips them. ``TEST_DEVICES=cpu`` runs the
-same code on the CPU, which is how this file's own logic is checked without a GPU:
+The batched = alone checks of every topic (one_third, depth, superposition, es) are not repeated
+here: they are parametrised over devices in each topic's tests (``tests/devices.py``), so on a GPU
+machine ``pytest -k cuda tests/`` runs the same test bodies on CUDA.
 
-    TEST_DEVICES=cpu .venv/bin/python -m pytest -q tests/test_cuda.py     # any machine
-    .venv/bin/python -m pytest -q tests/test_cuda.py                      # on a GPU machine
-
-Tolerances are looser than the CPU tests': CUDA kernels sum in other orders. TF32 stays off
-(PyTorch's default for float32 matmuls), so the comparison is of float32 against float32.
+These run on the devices named by ``TEST_DEVICES`` (comma separated), by default ``cuda`` when
+a GPU is present and none otherwise, so CI (no GPU) skips them; ``TEST_DEVICES=cpu`` runs the
+code paths that are not CUDA-only on the CPU.
 """
 
 import os
@@ -37,57 +34,6 @@ def _peak_bytes(device: torch.device, fn) -> int | None:
     fn()
     torch.cuda.synchronize(device)
     return torch.cuda.max_memory_allocated(device) - before
-
-
-@params
-def test_one_third_member_equals_model_alone(device):
-    from lib.one_third.sweep import Member, SweepConfig, train_alone, train_chunk
-
-    cfg = SweepConfig(n_embd=8, vocab_size=16, batch_size=64, steps=40, n_logs=8, test_batches=1)
-    members = [Member("adam", lr, t, s) for lr, t, s in
-               zip([3e-3, 3e-2, 0.1, 0.3], [1e-2, 0.3, 1e-2, 1.0], [0, 0, 1, 2], strict=True)]
-    result = train_chunk(members, cfg, device)
-    for k, member in enumerate(members):
-        alone = train_alone(member, cfg, device)
-        np.testing.assert_allclose(result.test_loss[k], alone.test_loss[0], rtol=2e-3, atol=1e-6)
-    assert np.all(result.test_loss[:, -1] < result.test_loss[:, 0])
-
-
-@params
-def test_depth_padded_member_equals_model_alone(device):
-    from lib.depth.reference import train_alone
-    from lib.depth.sweep import Member, SweepConfig, train_chunk
-
-    cfg = SweepConfig(teacher_depth=8, steps=6, batch_size=16, lr_multiplier=5.0,
-                      n_checkpoints=2, n_test=64)
-    members = [Member(4, 0.0, 0, 0.5, "kl", "euler"), Member(2, 0.0, 0, 0.5, "kl", "euler")]
-    res = train_chunk(members, cfg, device)
-    for k in (1, 0):
-        alone, losses = train_alone(members[k], cfg, device)
-        assert np.all(np.isfinite(losses))
-        for name, v in alone.weights().items():
-            torch.testing.assert_close(res.weights[k][name].cpu(), v.cpu(), rtol=1e-3, atol=1e-4)
-
-
-@params
-def test_superposition_padded_member_equals_authors_loop(device):
-    from lib.superposition.data import SparseBatch, frequencies, sample_sparse
-    from lib.superposition.sweep import Member, TrainConfig, member_init, train_chunk, train_loop
-
-    n, steps = 20, 25
-    cfg = TrainConfig(n=n, batch=12, steps=steps, lr_rule="exp17", final_window=5,
-                      dtype=torch.float64)
-    members = [Member(3, -1.0, "power", 1.0, 0), Member(6, 0.5, "power", 1.0, 0)]
-    p = frequencies("power", n, 1.0)
-    g = torch.Generator().manual_seed(11)
-    batches = [SparseBatch(b.rows.to(device), b.cols.to(device), b.vals.to(device), b.size, b.n)
-               for b in (sample_sparse(p, cfg.batch, g, torch.float64) for _ in range(steps))]
-    inits = [tuple(t.to(device) for t in member_init(m, n, 0)) for m in members]
-    together = train_chunk(members, cfg, device, init=inits, batches=batches)
-    for k, mem in enumerate(members):
-        loop = train_loop(mem, cfg, device, init=inits[k],
-                          dense_batches=[bt.dense() for bt in batches])
-        torch.testing.assert_close(together[k].W.cpu(), loop.W.cpu(), rtol=1e-8, atol=1e-10)
 
 
 @params
@@ -133,18 +79,3 @@ def test_one_third_sweep_peak_memory_is_under_its_shape_bound(device):
         members = [Member("adam", 1e-2 * (1 + k), 0.1, 0) for k in range(n)]
         peak = _peak_bytes(device, lambda m=members: train_chunk(m, cfg, device))
         assert peak <= 1.5 * sweep_memory_bytes(n, cfg), (n, peak)
-
-
-@params
-def test_es_padded_run_equals_run_alone(device):
-    """ES runs of different population sizes in one program (padded) equal each run alone on
-    the device: the padded positions are skipped by index, not by a boolean mask."""
-    from lib.es import quadratic
-    from lib.es.estimator import EsRun, run_es
-
-    reward = quadratic.quadratic_reward(torch.linspace(0.1, 1.0, 8, device=device))
-    theta0 = torch.ones(8, device=device)
-    together = run_es(reward, theta0, [EsRun(5, 11), EsRun(12, 12)], 0.1, 0.5, 10, log_every=5)
-    alone = run_es(reward, theta0, [EsRun(5, 11)], 0.1, 0.5, 10, log_every=5)
-    torch.testing.assert_close(together.theta[0].cpu(), alone.theta[0].cpu(), rtol=1e-5,
-                               atol=1e-6)

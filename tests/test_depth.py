@@ -57,11 +57,12 @@ from lib.depth.sweep import (
     init_student,
     lr_factor,
     member_grid,
-    plan_chunks,
+    plan,
     sweep_memory_bytes,
     train_chunk,
     train_sweep,
 )
+from tests.devices import on_devices, tol
 
 CPU = torch.device("cpu")
 TINY = SweepConfig(teacher_depth=8, steps=6, batch_size=16, lr_multiplier=5.0,
@@ -198,19 +199,21 @@ def test_member_adam_matches_torch_adam_member_by_member():
 @pytest.mark.parametrize("loss,integrator,head", [
     ("kl", "euler", "shared"), ("kl", "euler", "trained"), ("mse", "euler", "none"),
     ("mse", "rk2", "none")])
-def test_padded_member_equals_unpadded_model_trained_alone(loss, integrator, head):
+@on_devices
+def test_padded_member_equals_unpadded_model_trained_alone(loss, integrator, head, device):
     """A depth-2 student trained in a chunk next to a depth-4 one (so padded with 2 frozen zero
     blocks) ends with the weights of the same student trained alone, the authors' way (its own
     trained head included, in the exp-9 setup)."""
     members = [Member(4, 0.0, 0, 0.5, loss, integrator, head),
                Member(2, 0.0, 0, 0.5, loss, integrator, head),
                Member(3, 1.0, 1, 1.0, loss, integrator, head)]
-    res = train_chunk(members, TINY, CPU)
+    res = train_chunk(members, TINY, device)
     for k in (1, 0):
-        alone, losses = train_alone(members[k], TINY, CPU)
+        alone, losses = train_alone(members[k], TINY, device)
         assert np.all(np.isfinite(losses))
         for name, v in alone.weights().items():
-            torch.testing.assert_close(res.weights[k][name], v, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(res.weights[k][name].cpu(), v.cpu(),
+                                       rtol=tol(device, 1e-4, 1e-3), atol=tol(device, 1e-5, 1e-4))
     assert res.test_loss.shape == (3, checkpoint_steps(TINY.steps, TINY.n_checkpoints).size)
 
 
@@ -257,8 +260,8 @@ def test_independent_teacher_kl_student_trains_its_own_zero_head_at_constant_lr(
 
 def test_sweep_is_independent_of_chunking():
     members = member_grid([1, 3], [0.0, 1.0], 2, loss="mse")
-    a = train_sweep(members, TINY, CPU, cpu_chunk_members=1)
-    b = train_sweep(members, TINY, CPU, cpu_chunk_members=len(members))
+    a = train_sweep(members, TINY, CPU, chunk_members=1)
+    b = train_sweep(members, TINY, CPU, chunk_members=len(members))
     assert a.n_chunks == len(members) and b.n_chunks == 1
     np.testing.assert_allclose(a.test_loss, b.test_loss, rtol=1e-4)
     assert a.ok.all() and a.frame().shape[0] == len(members) * a.checkpoints.size
@@ -277,10 +280,10 @@ def test_schedule_checkpoints_and_chunk_plan():
     c = checkpoint_steps(1000, 8)
     assert c[-1] == 1000 and np.all(np.diff(c) > 0) and checkpoint_steps(50, 1).tolist() == [50]
     members = (member_grid([2, 4], [0.0, 1.0], 2) + member_grid([2], [1.0], 1, loss="mse"))
-    plan = plan_chunks(members, 3)
-    assert sorted(i for p in plan for i in p) == list(range(len(members)))
+    chunks = plan(members, 3, CPU)
+    assert sorted(i for p in chunks for i in p) == list(range(len(members)))
     assert all(len({(members[i].loss, members[i].head) for i in p}) == 1 and len(p) <= 3
-               for p in plan)
+               for p in chunks)
 
 
 def test_memory_estimate_grows_at_most_linearly_in_members():

@@ -21,11 +21,11 @@ from lib.es.curvature import (
     top_eigenvalues,
 )
 from lib.es.estimator import (
-    EsRun,
+    Member,
     expected_zscore_norm,
     naive_gradient,
-    run_es,
-    run_es_chunked,
+    train_chunk,
+    train_sweep,
     zscore,
 )
 from lib.es.network import (
@@ -38,6 +38,7 @@ from lib.es.network import (
     shift_images,
 )
 from lib.es.params import EsCurvatureParams
+from tests.devices import on_devices, tol
 
 ONE_MODE = quadratic.Spectrum((1.0,), (1.0,), (1,))
 TOY = quadratic.Spectrum.two_block(16, 1.0, 1.0, 112, 0.05, 0.0)
@@ -123,7 +124,7 @@ def test_monte_carlo_mean_within_its_standard_error_of_the_exact_curve():
 def test_monte_carlo_plateau_matches_eq19():
     spec = quadratic.Spectrum.two_block(4, 1.0, 1.0, 12, 0.2, 0.0)
     mc = ex.monte_carlo_sweep(spec, 0.1, 1.0, [5, 20], 200, 600, 200, seed=1,
-                              device=torch.device("cpu"), cpu_members=150)
+                              device=torch.device("cpu"), chunk_members=150)
     for i, n in enumerate([5, 20]):
         gap = 1 - mc.plateau[i]
         predicted = quadratic.plateau_gap(spec, 0.1, 1.0, n)
@@ -134,8 +135,8 @@ def test_monte_carlo_chunks_give_the_same_statistics():
     spec = quadratic.Spectrum.two_block(2, 1.0, 1.0, 3, 0.05, 0.0)
     kwargs = dict(spec=spec, alpha=0.1, sigma=1.0, pop_sizes=[4, 8], replicates=6, steps=10,
                   plateau_from=5, seed=0, device=torch.device("cpu"))
-    one = ex.monte_carlo_sweep(**kwargs, cpu_members=1000)
-    again = ex.monte_carlo_sweep(**kwargs, cpu_members=1000)
+    one = ex.monte_carlo_sweep(**kwargs, chunk_members=1000)
+    again = ex.monte_carlo_sweep(**kwargs, chunk_members=1000)
     np.testing.assert_array_equal(one.mean, again.mean)  # reproducible
     assert one.mean.shape == (2, 11) and one.early.shape == (2, 6, 11)
     assert one.plateau.shape == (2, 6)
@@ -167,8 +168,8 @@ def test_es_step_on_a_2d_quadratic_has_the_known_expectation():
     theta = torch.tensor([1.0, -2.0], dtype=torch.float64)
     grad = -h * theta
     reward = quadratic.quadratic_reward(h, j_star=0.0)
-    runs = [EsRun(5, s) for s in range(6000)]
-    res = run_es(reward, theta, runs, alpha=0.1, sigma=1e-5, iters=1)
+    runs = [Member(5, s) for s in range(6000)]
+    res = train_chunk(reward, theta, runs, alpha=0.1, sigma=1e-5, iters=1)
     steps = (res.theta - theta) / 0.1  # (R, 2)
     expected = expected_zscore_norm(5) * grad / grad.norm()
     sem = steps.std(0) / math.sqrt(len(runs))
@@ -190,27 +191,31 @@ def _small_task():
     return task, mlp, pretrain(mlp, task, steps=30, lr=0.02, seed=0)
 
 
-def test_padded_run_equals_the_run_alone():
+@on_devices
+def test_padded_run_equals_the_run_alone(device):
+    """Runs of different population sizes in one padded program equal each run alone (the
+    padded positions are skipped by index, not by a boolean mask)."""
     task, mlp, theta0 = _small_task()
-    task, theta0 = task.to("cpu", torch.float64), theta0.double()  # compare beyond fp32 rounding
+    task, theta0 = task.to(device, torch.float64), theta0.to(device, torch.float64)  # fp64
     f = reward_fn(mlp, task.x_reward, task.y_reward)
-    together = run_es(f, theta0, [EsRun(5, 11), EsRun(12, 12)], 0.2, 0.05, 8, log_every=2)
-    alone = run_es(f, theta0, [EsRun(5, 11)], 0.2, 0.05, 8, log_every=2)
-    torch.testing.assert_close(together.theta[0], alone.theta[0], rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(together.logs["reward"][0], alone.logs["reward"][0], rtol=1e-10,
+    together = train_chunk(f, theta0, [Member(5, 11), Member(12, 12)], 0.2, 0.05, 8, log_every=2)
+    alone = train_chunk(f, theta0, [Member(5, 11)], 0.2, 0.05, 8, log_every=2)
+    rtol = tol(device, 1e-10, 1e-8)  # CUDA sums in other orders
+    torch.testing.assert_close(together.theta[0], alone.theta[0], rtol=rtol, atol=1e-12)
+    torch.testing.assert_close(together.logs["reward"][0], alone.logs["reward"][0], rtol=rtol,
                                atol=1e-12)
     assert together.logs["reward"].shape == (2, 5)  # iterations 0, 2, 4, 6, 8
     # chunking keeps the order of the runs and their results
-    runs = [EsRun(12, 12), EsRun(5, 11), EsRun(7, 13)]
-    chunked = run_es_chunked(f, theta0, runs, 0.2, 0.05, 8, 2, nets_per_chunk=8)
-    whole = run_es(f, theta0, runs, 0.2, 0.05, 8, 2)
+    runs = [Member(12, 12), Member(5, 11), Member(7, 13)]
+    chunked = train_sweep(f, theta0, runs, 0.2, 0.05, 8, 2, nets_per_chunk=8)
+    whole = train_chunk(f, theta0, runs, 0.2, 0.05, 8, 2)
     torch.testing.assert_close(chunked.theta, whole.theta, rtol=1e-10, atol=1e-12)
 
 
 def test_es_improves_the_shifted_reward():
     task, mlp, theta0 = _small_task()
     f = reward_fn(mlp, task.x_reward, task.y_reward)
-    res = run_es(f, theta0, [EsRun(20, 0)], alpha=0.3, sigma=0.05, iters=40, log_every=40)
+    res = train_chunk(f, theta0, [Member(20, 0)], alpha=0.3, sigma=0.05, iters=40, log_every=40)
     start, end = res.logs["reward"][0]
     assert end > start + 0.05
 

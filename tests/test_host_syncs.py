@@ -2,11 +2,11 @@
 at its log points and at the end, so doubling the steps (same log points) adds no read.
 
 On a GPU a read (``.item()``, ``if t:``, ``x[mask]``, ``.cpu()``) inside the step stalls the
-device every step; on the CPU it costs nothing, so it is counted here (lib/core/syncs.py)."""
+device every step; on the CPU it costs nothing, so it is counted here (tests/syncs.py)."""
 
 import torch
 
-from lib.core.syncs import count_host_syncs
+from tests.syncs import count_host_syncs
 from tests.tiny_data import token_data
 
 CPU = torch.device("cpu")
@@ -90,12 +90,12 @@ def test_superposition_sweep_reads_once_per_block_of_batches():
     """The number of active entries of a sparse batch is random: the host learns it once per
     block of SPARSE_BLOCK batches (the sizes of the block's batches), never once per step."""
     from lib.superposition.data import SPARSE_BLOCK
-    from lib.superposition.sweep import Member, TrainConfig, train_chunk
+    from lib.superposition.sweep import Member, SweepConfig, train_chunk
 
     members = [Member(3, -1.0, "power", 1.0, 0), Member(6, 0.5, "power", 1.0, 0)]
 
     def run(steps):
-        train_chunk(members, TrainConfig(n=20, batch=12, steps=steps, final_window=5), CPU)
+        train_chunk(members, SweepConfig(n=20, batch=12, steps=steps, final_window=5), CPU)
 
     # a block costs one searchsorted read and one unique: 2 reads per SPARSE_BLOCK steps
     assert_no_read_per_step(run, 4 * SPARSE_BLOCK, allowed_per_step=2 / SPARSE_BLOCK)
@@ -103,12 +103,12 @@ def test_superposition_sweep_reads_once_per_block_of_batches():
 
 def test_es_runs_with_padded_populations():
     from lib.es import quadratic
-    from lib.es.estimator import EsRun, run_es
+    from lib.es.estimator import Member, train_chunk
 
     reward = quadratic.quadratic_reward(torch.linspace(0.1, 1.0, 8))
-    runs = [EsRun(5, 0), EsRun(10, 1)]  # padded: a boolean mask would read every step
+    runs = [Member(5, 0), Member(10, 1)]  # padded: a boolean mask would read every step
     assert_no_read_per_step(
-        lambda steps: run_es(reward, torch.ones(8), runs, 0.1, 0.5, steps, log_every=steps),
+        lambda steps: train_chunk(reward, torch.ones(8), runs, 0.1, 0.5, steps, log_every=steps),
         10)
 
 

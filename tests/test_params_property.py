@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.book.runner import discover
+from lib.book.pages import discover
 from lib.core.params import ParameterError
 
 MODELS = sorted({p.model for p in discover() if p.notebook and p.params_model},

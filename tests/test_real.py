@@ -17,7 +17,11 @@ import torch
 
 from lib.core.claims import judge_above
 from lib.core.params import ParameterError
-from lib.real import analysis, assets, es, probes, tasks
+from lib.depth import real_models as depth_real
+from lib.es import real_models as es_real
+from lib.es import tasks
+from lib.one_third import real_models as one_third_real
+from lib.real import assets, experiments
 from lib.real.corpora import (
     Document,
     brown_untag,
@@ -25,8 +29,8 @@ from lib.real.corpora import (
     split_documents,
     take_text,
 )
+from lib.real.family import FamilyParams, resolve_family
 from lib.real.gpt import GPT, GPTConfig
-from lib.real.params import RealParams
 from lib.real.tokenizer import bits_per_byte, train_tokenizer
 from lib.real.train import (
     Member,
@@ -35,12 +39,14 @@ from lib.real.train import (
     eval_steps,
     family_grid,
     get_batch,
+    half_run_step,
     head_dim_for,
     lr_factor,
     tau_schedule,
     train_family,
     train_member,
 )
+from lib.superposition import real_models as superposition_real
 from tests.tiny_data import token_data
 
 SAMPLE = (
@@ -230,23 +236,23 @@ def test_reward_parsing():
 
 def test_best_of_n():
     r = np.array([0.5, 0.25, 0.75, 0.5])
-    out = es.best_of_n(0.5, r, [1, 2, 4, 5], n_subsets=4000, seed=0)
+    out = es_real.best_of_n(0.5, r, [1, 2, 4, 5], n_subsets=4000, seed=0)
     assert out[2] == pytest.approx(0.5)  # (0.75 − 0.5) / (1 − 0.5)
     assert out[0] == pytest.approx(np.mean(r - 0.5) / 0.5, abs=0.02)
     assert out[0] <= out[1] <= out[2] and math.isnan(out[3])
-    assert math.isnan(es.best_of_n(1.0, r, [1])[0])  # no headroom
+    assert math.isnan(es_real.best_of_n(1.0, r, [1])[0])  # no headroom
 
 
 def test_zscore():
-    assert np.all(es.zscore(np.array([0.3, 0.3])) == 0)
-    z = es.zscore(np.array([0.0, 1.0, 2.0]))
+    assert np.all(es_real.zscore(np.array([0.3, 0.3])) == 0)
+    z = es_real.zscore(np.array([0.0, 1.0, 2.0]))
     assert z.mean() == pytest.approx(0) and z.std() == pytest.approx(1)
 
 
 def test_perturber_restores_exactly_and_updates():
     model = _tiny()
     before = [p.detach().clone() for p in model.parameters()]
-    pert = es.Perturber(model)
+    pert = es_real.Perturber(model)
     pert.set_member(0.1, seed=4, member=2)
     moved = [p.detach().clone() for p in model.parameters()]
     assert any(not torch.equal(a, b) for a, b in zip(before, moved, strict=True))
@@ -259,7 +265,7 @@ def test_perturber_restores_exactly_and_updates():
     pert.update(0.5, w, seed=4)
     for i, (p, b) in enumerate(zip(model.parameters(), before, strict=True)):
         eps = [torch.randn(b.shape, generator=torch.Generator().manual_seed(
-            es.noise_seed(4, k, i))) for k in range(2)]
+            es_real.noise_seed(4, k, i))) for k in range(2)]
         expected = b + 0.5 / 2 * (1.0 * eps[0] - 2.0 * eps[1])
         assert torch.allclose(p, expected, atol=1e-6)
 
@@ -271,15 +277,16 @@ def test_overlap_stats_match_the_superposition_chapter_and_chunking():
     from lib.superposition.theory import mean_squared_overlap
 
     W = torch.randn(300, 16, generator=torch.Generator().manual_seed(0))
-    s = probes.overlap_stats(W, chunk=64)
+    s = superposition_real.overlap_stats(W, chunk=64)
     assert s["mean_sq"] == pytest.approx(mean_squared_overlap(W, min_norm=0.0), rel=1e-6)
     # float32 sums taken in other chunks differ by rounding: ~sqrt(#terms)·eps32 ≈ 300·6e-8
-    assert probes.overlap_stats(W, chunk=7)["mean_sq"] == pytest.approx(s["mean_sq"], rel=2e-5)
+    assert superposition_real.overlap_stats(W, chunk=7)["mean_sq"] == \
+        pytest.approx(s["mean_sq"], rel=2e-5)
     assert s["mean_sq"] == pytest.approx(1 / 16, rel=0.1)  # random vectors: 1/m
-    sub = probes.overlap_stats(W, max_rows=100, seed=1)
+    sub = superposition_real.overlap_stats(W, max_rows=100, seed=1)
     assert sub["rows"] == 100 and sub["mean_sq"] == pytest.approx(1 / 16, rel=0.2)
     same = torch.ones(5, 4)
-    assert probes.overlap_stats(same)["mean_sq"] == pytest.approx(1.0)
+    assert superposition_real.overlap_stats(same)["mean_sq"] == pytest.approx(1.0)
 
 
 def test_superposition_real_intervals_premises_and_half_way_rebuild():
@@ -287,18 +294,18 @@ def test_superposition_real_intervals_premises_and_half_way_rebuild():
     estimate, never zero-width), a Clopper–Pearson share that can fall below 0.95, the
     evaluation nearest half the steps, and half-way embeddings rebuilt by a shorter run equal to
     the first steps of the long one (constant schedule)."""
-    iv = analysis.subset_mean_ci(np.array([1.0, 1.2, 0.9, 1.1]))
+    iv = superposition_real.subset_mean_ci(np.array([1.0, 1.2, 0.9, 1.1]))
     assert iv.estimate == pytest.approx(1.05) and iv.ci_low < 1.05 < iv.ci_high
-    one = analysis.subset_mean_ci(np.array([1.3]))
+    one = superposition_real.subset_mean_ci(np.array([1.3]))
     assert one.estimate == 1.3 and one.ci_low is None and one.ci_high is None
     norms = np.r_[np.ones(900), np.full(100, 0.1)]
-    share, lo, hi, short = analysis.represented_share(norms)
+    share, lo, hi, short = superposition_real.represented_share(norms)
     assert share == 0.9 and short == 100 and lo < 0.9 < hi < 0.95
-    share, lo, hi, short = analysis.represented_share(np.ones(50))
+    share, lo, hi, short = superposition_real.represented_share(np.ones(50))
     assert share == 1.0 and hi == 1.0 and 0.9 < lo < 1.0 and short == 0
     cfg = TrainConfig(steps=40, batch_size=2, block_size=8, warmup_steps=2, n_evals=6,
                       eval_windows=2)
-    half = analysis.half_run_step(eval_steps(cfg))
+    half = half_run_step(eval_steps(cfg))
     assert half in eval_steps(cfg) and 14 <= half <= 28
     data = token_data(n_train=600, n_heldout=100)
     members = [Member(8, 1, 0), Member(16, 1, 0)]
@@ -308,23 +315,23 @@ def test_superposition_real_intervals_premises_and_half_way_rebuild():
     short_run = train_family(members, data, TrainConfig(steps=6, batch_size=2, block_size=8,
                                                          warmup_steps=2, n_evals=2,
                                                          eval_windows=2), torch.device("cpu"))
-    rebuilt = analysis.family_overlaps_at_step(fam, data, 6, torch.device("cpu"))
-    np.testing.assert_allclose(rebuilt.mean_sq, analysis.family_overlaps(short_run).mean_sq,
-                               rtol=1e-6)
+    rebuilt = superposition_real.family_overlaps_at_step(fam, data, 6, torch.device("cpu"))
+    np.testing.assert_allclose(rebuilt.mean_sq,
+                               superposition_real.family_overlaps(short_run).mean_sq, rtol=1e-6)
     import dataclasses
 
     fam.config = dataclasses.replace(fam.config, schedule="cosine")
     with pytest.raises(ValueError, match="schedule"):
-        analysis.family_overlaps_at_step(fam, data, 6, torch.device("cpu"))
+        superposition_real.family_overlaps_at_step(fam, data, 6, torch.device("cpu"))
 
 
 def test_effective_beta_inverts_the_gaussian_entropy_curve():
     betas = np.array([1.0, 3.0, 8.0])
-    h = probes.gaussian_entropy_curve(1000, betas, seed=0)
+    h = one_third_real.gaussian_entropy_curve(1000, betas, seed=0)
     assert np.all(np.diff(h) < 0) and h[0] < math.log(1000)
-    back = probes.effective_beta(h, 1000, betas=np.geomspace(0.5, 20, 120), seed=0)
+    back = one_third_real.effective_beta(h, 1000, betas=np.geomspace(0.5, 20, 120), seed=0)
     assert np.allclose(back, betas, rtol=0.02)
-    assert probes.c0(32000) == pytest.approx(4.55, abs=0.01)  # the paper's number
+    assert one_third_real.c0(32000) == pytest.approx(4.55, abs=0.01)  # the paper's number
 
 
 def test_layer_geometry_on_constructed_states():
@@ -332,12 +339,12 @@ def test_layer_geometry_on_constructed_states():
     e = torch.eye(C, dtype=torch.float64)
     # h_0 = 0, then updates e_0, e_1, e_2: successive updates orthogonal
     h = torch.stack([torch.zeros(C), e[0], e[0] + e[1], e[0] + e[1] + e[2]])[:, None, None]
-    g = probes.layer_geometry(h.expand(4, 1, 3, C), skip_first=1)
+    g = depth_real.layer_geometry(h.expand(4, 1, 3, C), skip_first=1)
     assert np.allclose(g["update_angle"], math.pi / 2)
     # parallel updates: angle 0
     h = torch.stack([k * e[0] + e[1] for k in range(4)])[:, None, None].expand(4, 1, 3, C)
-    assert np.allclose(probes.layer_geometry(h)["update_angle"], 0.0, atol=1e-6)
-    assert probes.layer_geometry(h)["cos_hidden"].shape == (3, 2)
+    assert np.allclose(depth_real.layer_geometry(h)["update_angle"], 0.0, atol=1e-6)
+    assert depth_real.layer_geometry(h)["cos_hidden"].shape == (3, 2)
 
 
 @pytest.fixture(scope="module")
@@ -358,22 +365,22 @@ def tiny_llama():
 
 def test_residual_stream_and_block_skipping_on_a_llama(tiny_llama):
     ids = torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(1))
-    hs = probes.residual_stream(tiny_llama, ids)
+    hs = depth_real.residual_stream(tiny_llama, ids)
     assert hs.shape == (4, 2, 12, 32)
     with torch.no_grad():
         ref = tiny_llama(ids, output_hidden_states=True).hidden_states
     assert torch.allclose(hs[0], ref[0]) and torch.allclose(hs[2], ref[2], atol=1e-6)
-    base, skipped = probes.skip_block_losses(tiny_llama, ids)
-    assert set(skipped) == {0, 1, 2} and len(probes.decoder_layers(tiny_llama)) == 3
-    assert base == pytest.approx(probes.lm_loss(tiny_llama, ids))
+    base, skipped = depth_real.skip_block_losses(tiny_llama, ids)
+    assert set(skipped) == {0, 1, 2} and len(depth_real.decoder_layers(tiny_llama)) == 3
+    assert base == pytest.approx(experiments.lm_loss(tiny_llama, ids))
     # removing block 1 by hand gives the same loss
     layers = tiny_llama.model.layers
     tiny_llama.model.layers = torch.nn.ModuleList([layers[0], layers[2]])
     try:
-        assert skipped[1] == pytest.approx(probes.lm_loss(tiny_llama, ids), rel=1e-6)
+        assert skipped[1] == pytest.approx(experiments.lm_loss(tiny_llama, ids), rel=1e-6)
     finally:
         tiny_llama.model.layers = layers
-    stats = probes.logit_statistics(tiny_llama, ids, batch=1)
+    stats = one_third_real.logit_statistics(tiny_llama, ids, batch=1)
     assert stats["entropy"].shape == (2, 11) and stats["nll"].shape == (2, 10)
     assert np.all(stats["entropy"] <= math.log(64) + 1e-4)
     mean_nll = float(stats["nll"].mean())
@@ -397,7 +404,7 @@ def test_tau_exponent_recovers_a_planted_law():
     rows = [{"width": 32, "depth": 1, "seed": s, "step": i + 100, "tau": t, "diverged": False,
              "heldout_nats": 2.0 + 1.5 * t ** (-1 / 3) * (1 + 0.001 * s)}
             for s in range(2) for i, t in enumerate(tau)]
-    out = analysis.tau_exponents(pd.DataFrame(rows), 0, n_boot=50, seed=0)
+    out = one_third_real.tau_exponents(pd.DataFrame(rows), 0, n_boot=50, seed=0)
     assert out.alpha_tau.iloc[0] == pytest.approx(1 / 3, abs=0.02)
     assert "Student t over 2" in out.ci_method.iloc[0]  # the book's interval, over seeds
 
@@ -413,27 +420,33 @@ def test_tau_convergence_compares_half_the_steps_with_all():
                              for s in range(3) for st in steps])
 
     law = frame(lambda t: 2.0 + 1.5 * t ** (-1 / 3))
-    moved, half, full = analysis.tau_convergence(law, 10, 32, 1, 1000)
+    moved, half, full = one_third_real.tau_convergence(law, 10, 32, 1, 1000)
     assert abs(moved) < 0.01 and full == pytest.approx(1 / 3, abs=0.02)
-    iv = analysis.tau_exponent_interval(law, 10, 32, 1)
+    iv = one_third_real.tau_exponent_interval(law, 10, 32, 1)
     assert iv.n_seeds == 3 and iv.ci_low < iv.estimate < iv.ci_high
     # an early transient (a fast decay on top of the law) moves the exponent as steps double
     transient = frame(lambda t: 2.0 + 1.5 * t ** (-1 / 3) + 3.0 * np.exp(-t / 0.05))
-    moved, half, full = analysis.tau_convergence(transient, 10, 32, 1, 1000)
+    moved, half, full = one_third_real.tau_convergence(transient, 10, 32, 1, 1000)
     assert abs(moved) > 0.05
 
 
-def test_params_defaults_and_rejections():
-    P = RealParams()
-    assert P.profile == "default" and P.widths == [32, 64, 128]
+def test_family_params_defaults_and_rejections():
+    P = FamilyParams()
+    assert P.widths == [32, 64, 128] and P.steps == 300
     with pytest.raises(ParameterError, match="widths"):
-        RealParams.validated({"widths": [30, 64]})
-    with pytest.raises(ParameterError, match="bestofn_ns"):
-        RealParams.validated({"bestofn_ns": [1, 16], "es_population": 8})
+        FamilyParams.validated({"widths": [30, 64]})
     with pytest.raises(ParameterError, match="fit_from_step"):
-        RealParams.validated({"steps": 20, "fit_from_step": 30, "warmup_steps": 5})
+        FamilyParams.validated({"steps": 20, "fit_from_step": 30, "warmup_steps": 5})
     with pytest.raises(ParameterError, match="corpora"):
-        RealParams.validated({"corpora": ["gcide"]})
+        FamilyParams.validated({"corpora": ["gcide"]})
+
+
+def test_es_chapter_checks_its_best_of_n_against_the_pool():
+    from lib.es.params import EsCurvatureParams
+
+    with pytest.raises(ParameterError, match="'real_bestofn_ns'.*perturbation pool"):
+        EsCurvatureParams.validated({"real_bestofn_ns": [1, 16], "real_es_population": 8})
+    EsCurvatureParams.validated({"real_bestofn_ns": [1, 16], "real_bestofn_pool": 16})
 
 
 def test_assets_are_pinned_and_missing_ones_name_the_fetch_command(monkeypatch, tmp_path):
@@ -485,10 +498,10 @@ def test_smollm2_cache_round_trip_gives_the_same_logits():
     info = describe(cached)
     assert info["n_layer"] == 30 and info["width"] == 576 and info["tied_embedding"]
     # ES on the real model: rewards are 0/1, and a perturbation is undone exactly
-    pool = es.build_pool(tok, tasks.make_problems(2, 0, "arithmetic"), torch.device("cpu"))
-    r = es.pool_rewards(cached, tok, pool, max_new_tokens=3)
+    pool = es_real.build_pool(tok, tasks.make_problems(2, 0, "arithmetic"), torch.device("cpu"))
+    r = es_real.pool_rewards(cached, tok, pool, max_new_tokens=3)
     assert r.shape == (2,) and set(np.unique(r)) <= {0.0, 1.0}
-    pert = es.Perturber(cached)
+    pert = es_real.Perturber(cached)
     pert.set_member(1e-3, 0, 0)
     pert.restore()
     with torch.no_grad():
@@ -496,53 +509,115 @@ def test_smollm2_cache_round_trip_gives_the_same_logits():
 
 
 def test_unigram_entropy_and_mean_direction_share():
-    assert analysis.unigram_entropy(np.array([0, 1, 2, 3]), 8) == pytest.approx(math.log(4))
-    assert analysis.unigram_entropy(np.array([5, 5, 5]), 8) == pytest.approx(0.0)
-    assert probes.mean_direction_share(torch.ones(4, 3)) == pytest.approx(1.0)
+    assert one_third_real.unigram_entropy(np.array([0, 1, 2, 3]), 8) == pytest.approx(math.log(4))
+    assert one_third_real.unigram_entropy(np.array([5, 5, 5]), 8) == pytest.approx(0.0)
+    assert superposition_real.mean_direction_share(torch.ones(4, 3)) == pytest.approx(1.0)
     W = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
-    assert probes.mean_direction_share(W) == pytest.approx(0.0)
+    assert superposition_real.mean_direction_share(W) == pytest.approx(0.0)
 
 
 def test_saturation_ratio_and_paired_gain():
     r = np.r_[np.zeros(60), 0.25, np.zeros(59)]  # one improving perturbation in 120
-    sat = analysis.saturation_ratio(0.0, r, 30, 120, n_boot=20, seed=0, n_subsets=200)
+    sat = es_real.saturation_ratio(0.0, r, 30, 120, n_boot=20, seed=0, n_subsets=200)
     assert 0.1 < sat.estimate < 0.4  # P(the one is among 30 of 120) = 1/4
-    flat = analysis.saturation_ratio(0.0, np.full(40, 0.5), 30, 40, n_boot=10, seed=0)
+    flat = es_real.saturation_ratio(0.0, np.full(40, 0.5), 30, 40, n_boot=10, seed=0)
     assert flat.estimate == pytest.approx(1.0)
-    g = analysis.paired_gain(np.array([0, 1, 0, 1.0]), np.array([1, 1, 1, 1.0]), 200, 0)
+    g = es_real.paired_gain(np.array([0, 1, 0, 1.0]), np.array([1, 1, 1, 1.0]), 200, 0)
     assert g.estimate == pytest.approx(0.5) and g.ci_low < 0.5 < g.ci_high  # t over 4 prompts
-    assert analysis.paired_gain(np.zeros(5), np.zeros(5)).ci_low is None  # no spread: no CI
-    assert analysis.gaussian_saturation_ratio(30, 50) == pytest.approx(0.90, abs=0.01)
-    assert analysis.gaussian_saturation_ratio(30, 240) < 0.8
+    assert es_real.paired_gain(np.zeros(5), np.zeros(5)).ci_low is None  # no spread: no CI
+    assert es_real.gaussian_saturation_ratio(30, 50) == pytest.approx(0.90, abs=0.01)
+    assert es_real.gaussian_saturation_ratio(30, 240) < 0.8
 
 
 # ---- the chapters' real_* parameters and the shared family -----------------------------------
 
 
-def test_chapter_real_fields_map_to_real_params_and_name_the_prefixed_parameter():
-    from lib.one_third.params import OneThirdParams
-    from lib.real.params import real_view
+FAMILY_CHAPTERS = ("superposition", "one_third_time", "inverse_depth", "universality")
 
-    p = OneThirdParams.validated({"real_widths": [16, 48], "real_steps": 40, "seed": 3})
-    view = real_view(p)
-    assert view.widths == [16, 48] and view.steps == 40 and view.seed == 3
-    assert view.es_population == RealParams().es_population  # fields the chapter lacks: defaults
-    with pytest.raises(ParameterError, match="'real_widths'.*multiples of 8"):
-        OneThirdParams.validated({"real_widths": [12, 16]})
-    with pytest.raises(ParameterError, match="'real_fit_from_step'"):
-        OneThirdParams.validated({"real_steps": 20})
-    with pytest.raises(ParameterError, match="'real_steps'.*allowed: int, >= 5"):
-        OneThirdParams.validated({"real_steps": 2})
-    # the re-run box lists the chapter's own parameters before the real_* ones
+
+def _page(name: str):
+    from lib.book.pages import discover
+
+    return next(p for p in discover() if p.name == name)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "full"])
+def test_one_family_for_every_chapter_per_profile(profile):
+    """The four chapters that read the GPT family resolve the same family from the same profile
+    (book/params/family/<profile>.yaml): the shared cache then trains it once."""
+    from lib.book.pages import resolve_params
+
+    families = set()
+    for name in FAMILY_CHAPTERS:
+        params = resolve_params(_page(name), profile, {})
+        assert params["family"] == {}, f"{name}'s {profile} profile overrides the family"
+        families.add(resolve_family(profile, params["family"]).model_dump_json())
+    assert len(families) == 1
+    chapter_fields = {f for name in FAMILY_CHAPTERS for f in _page(name).model.model_fields}
+    assert not chapter_fields & {f"real_{f}" for f in FamilyParams.model_fields}
+
+
+def test_bad_family_override_fails_before_compute_naming_the_field_and_range():
+    from lib.book.pages import parse_value, resolve_params
+
+    value = parse_value('{"steps": 0}')  # `-p family '{"steps": 0}'` on the command line
+    assert value == {"steps": 0}
+    with pytest.raises(ParameterError, match=r"(?s)'family'.*'steps' = 0.*allowed: int, >= 5"):
+        resolve_params(_page("superposition"), "smoke", {"family": value})
+    with pytest.raises(ParameterError, match=r"(?s)'family'.*'fit_from_step'.*below steps"):
+        resolve_params(_page("universality"), "smoke", {"family": {"fit_from_step": 12}})
+    with pytest.raises(ParameterError, match=r"(?s)'family'.*'stepz' is unknown"):
+        resolve_params(_page("one_third_time"), "smoke", {"family": {"stepz": 600}})
+    with pytest.raises(ParameterError, match=r"(?s)'family'.*at least 3 GPT widths"):
+        resolve_params(_page("superposition"), "smoke", {"family": {"widths": [16, 32]}})
+
+
+def test_family_override_as_text_or_dict_from_papermill():
+    """papermill's ``-p family '{"steps": 600}'`` passes text, ``-y`` a dict: both resolve."""
+    from lib.one_third.params import OneThirdParams
+
+    for given in ('{"steps": 600}', "{steps: 600}", {"steps": 600}):
+        p = OneThirdParams.validated({"family": given, "profile": "smoke"})
+        assert p.family == {"steps": 600}
+        fam = resolve_family(p.profile, p.family)
+        assert fam.steps == 600 and fam.widths == resolve_family("smoke").widths
+    # the re-run box lists the chapter's own parameters before family and the real_* ones
     names = [r["name"] for r in OneThirdParams.describe()]
-    first_real = min(i for i, n in enumerate(names) if n.startswith("real_"))
-    assert all(n.startswith("real_") for n in names[first_real:])
+    first = names.index("family")
+    assert all(n == "family" or n.startswith("real_") for n in names[first:])
+
+
+def test_resolve_family_reads_the_profile_file(tmp_path):
+    (tmp_path / "smoke.yaml").write_text("steps: 40\nwidths: [8, 16]\n")
+    fam = resolve_family("smoke", {"steps": 50}, folder=tmp_path)
+    assert (fam.steps, fam.widths, fam.depths) == (50, [8, 16], FamilyParams().depths)
+    with pytest.raises(ParameterError, match="no family profile"):
+        resolve_family("full", folder=tmp_path)
+
+
+def test_lib_real_imports_no_topic_package():
+    """lib/real is the mechanism under every topic: it never imports a chapter's package."""
+    import ast
+
+    from lib.core.results import REPO_ROOT
+
+    topics = {p.name for p in (REPO_ROOT / "lib").iterdir()
+              if p.is_dir() and (p / "__init__.py").exists()} - {"core", "real"}
+    assert {"superposition", "one_third", "depth", "es", "universality", "book"} <= topics
+    for src in sorted((REPO_ROOT / "lib" / "real").glob("*.py")):
+        for node in ast.walk(ast.parse(src.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                parts = name.split(".")
+                assert not (parts[0] == "lib" and len(parts) > 1 and parts[1] in topics), \
+                    f"{src.name} imports {name}"
 
 
 def test_shared_family_trains_once_per_key_and_reloads_the_same_result(tmp_path):
     from lib.real.family_cache import family_key, shared_family
 
-    P = RealParams(widths=[8, 16], depths=[1, 2], steps=6, fit_from_step=2, warmup_steps=1)
+    P = FamilyParams(widths=[8, 16], depths=[1, 2], steps=6, fit_from_step=2, warmup_steps=1)
     cpu = torch.device("cpu")
     calls = []
 
@@ -555,16 +630,16 @@ def test_shared_family_trains_once_per_key_and_reloads_the_same_result(tmp_path)
                             TrainConfig(steps=6, batch_size=2, block_size=8, warmup_steps=1,
                                         n_evals=3, eval_windows=2), cpu)
 
-    first, cached = shared_family(P, cpu, train, cache=tmp_path)
-    again, cached_again = shared_family(P, cpu, train, cache=tmp_path)
+    first, cached = shared_family(P, 0, cpu, train, cache=tmp_path)
+    again, cached_again = shared_family(P, 0, cpu, train, cache=tmp_path)
     assert (cached, cached_again) == (False, True) and len(calls) == 1
     assert first.frame().equals(again.frame())
     w0, w1 = first.members[0].model.wte.weight, again.members[0].model.wte.weight
     assert torch.equal(w0, w1)
-    other = RealParams(widths=[8, 16], depths=[1, 2], steps=7, fit_from_step=2, warmup_steps=1)
-    assert family_key(other, cpu) != family_key(P, cpu)
-    assert family_key(RealParams(**{**P.model_dump(), "es_population": 4}), cpu) == \
-        family_key(P, cpu)  # ES settings do not change the family
+    other = FamilyParams(widths=[8, 16], depths=[1, 2], steps=7, fit_from_step=2, warmup_steps=1)
+    assert family_key(other, 0, cpu) != family_key(P, 0, cpu)
+    assert family_key(P, 1, cpu) != family_key(P, 0, cpu)  # the seed makes another family
+    assert family_key(FamilyParams(**P.model_dump()), 0, cpu) == family_key(P, 0, cpu)
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically, no leftovers
 
 

@@ -379,7 +379,7 @@ def test_held_out_claim_without_power_is_not_reached():
 
 
 def test_exponent_at_bound_and_half_run_step():
-    from lib.real.analysis import half_run_step
+    from lib.real.train import half_run_step
 
     assert fits.exponent_at_bound(1.0) == ""
     assert "upper bound" in fits.exponent_at_bound(4.995, "α")

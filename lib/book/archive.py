@@ -17,6 +17,10 @@ sets each archived claim beside the same claim of the run being built. The archi
 rewritten only where the two copies would clash in one Sphinx project: its labels get a
 ``<profile>-`` prefix, its download links point into the archive, and a banner names the device and
 date that made it. The default chapter gets a banner linking to its paper-scale page.
+
+This module writes, reads and stages archives; the ``archive`` command that first executes the
+chapters is in ``lib/book/cli.py``, the staging that calls :func:`stage_archives` in
+``lib/book/build.py``.
 """
 
 from __future__ import annotations
@@ -31,13 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lib.book.dashboard import VERDICT_WORD
-from lib.book.runner import BookError
-from lib.core.chapter import results_root
+from lib.book.pages import BookError
+from lib.book.settings import ARCHIVE
+from lib.core.claims import VERDICT_WORD
 from lib.core.results import REPO_ROOT, atomic_write_text
 
-# BOOK_ARCHIVE_DIR lets tests archive into a temporary folder.
-ARCHIVE = Path(os.environ.get("BOOK_ARCHIVE_DIR", REPO_ROOT / "archive")).resolve()
 INDEX_DOC = "book/paper_scale"
 
 
@@ -406,21 +408,3 @@ def stage_archives(dest: Path, chapters: list[str], built_profile: str,
     (dest / f"{INDEX_DOC}.md").write_text(
         index_markdown(runs, chapters, built_profile, dest / "results", differences))
     return [INDEX_DOC] + [r.docname for r in runs]
-
-
-def archive_main(chapters: list[str], profile: str, overrides: dict[str, Any], force: bool,
-                 timeout: int, log: bool, command: list[str]) -> list[Path]:
-    """``python -m lib.book archive``: execute (or reuse) the chapters, then archive each."""
-    from lib.book.runner import executed_path, plan, run_book
-
-    run_book(profile, chapters, overrides, force, jobs=1, build=False,
-             execute_only_selected=True, timeout=timeout, log=log)
-    pages = {p.name: p for p in plan(profile, chapters, overrides)}
-    written = []
-    for chapter in chapters:
-        page = pages[chapter]
-        results = Path(page.params.get("results_dir") or results_root(profile) / chapter)
-        written.append(archive_chapter(chapter, profile, executed_path(page, profile), results,
-                                       command))
-        print(f"archived {chapter} ({profile}) -> {written[-1]}", flush=True)
-    return written

@@ -1,8 +1,9 @@
 """Offline assets for the HTML book: MathJax from the npm registry, so math renders without a
 CDN (readers offline, CI with no internet, the browser tests).
 
-``make install`` calls :func:`fetch_mathjax`; the runner copies it into the staged book and
-points Sphinx's ``mathjax_path`` at it. Without npm the book falls back to Sphinx's CDN default.
+``make install`` calls :func:`fetch_mathjax`; the build copies what the book loads of it into
+the staged book (:func:`copy_mathjax`) and points Sphinx's ``mathjax_path`` at it. Without npm
+the book falls back to Sphinx's CDN default.
 """
 
 from __future__ import annotations
@@ -26,6 +27,24 @@ def mathjax_dir() -> Path | None:
     """The vendored MathJax ``es5`` folder, if fetched."""
     folder = VENDOR / f"mathjax-{MATHJAX_VERSION}" / "es5"
     return folder if (folder / MATHJAX_ENTRY).exists() else None
+
+
+def copy_mathjax(dest: Path) -> bool:
+    """Copy the vendored MathJax to ``dest`` (False if it is not fetched), without what a page
+    never loads: the other combined components at the top of ``es5/`` (each a whole MathJax of
+    its own) and the Node adaptors. What ``MATHJAX_ENTRY`` loads on demand stays: fonts, TeX
+    extensions, the menu's renderer and accessibility modules."""
+    src = mathjax_dir()
+    if src is None:
+        return False
+
+    def unused(folder: str, names: list[str]) -> list[str]:
+        if Path(folder) != src:
+            return []
+        return [n for n in names if n == "adaptors" or (n.endswith(".js") and n != MATHJAX_ENTRY)]
+
+    shutil.copytree(src, dest, ignore=unused)
+    return True
 
 
 def fetch_mathjax() -> Path | None:

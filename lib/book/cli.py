@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from lib.book.runner import PROFILES, BookError, discover, parse_value, run_book
+from lib.book.archive import archive_chapter
+from lib.book.build import build_book
+from lib.book.execute import execute_stale, executed_path
+from lib.book.pages import PROFILES, BookError, Page, discover, parse_value, plan
+from lib.core.chapter import results_root
 from lib.core.params import ParameterError
 
 
@@ -82,18 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {name: parse_value(value) for name, value in args.param}
         if args.device:
             overrides["device"] = args.device
+        if args.cmd == "build":
+            build_book(args.profile, args.only, overrides, args.force, args.jobs,
+                       timeout=args.timeout, log=args.log)
+            return 0
+        pages = plan(args.profile, args.chapters, overrides)
+        execute_stale(pages, args.profile, args.chapters,
+                      force=args.chapters if args.force else [], jobs=args.jobs,
+                      timeout=args.timeout, log=args.log)
         if args.cmd == "archive":
-            from lib.book.archive import archive_main
-
             command = ["python", "-m", "lib.book", *(sys.argv[1:] if argv is None else argv)]
-            archive_main(args.chapters, args.profile, overrides, args.force, args.timeout,
-                         args.log, command)
-        elif args.cmd == "build":
-            run_book(args.profile, args.only, overrides, args.force, args.jobs, build=True,
-                     timeout=args.timeout, log=args.log)
-        else:
-            run_book(args.profile, args.chapters, overrides, args.force, args.jobs, build=False,
-                     execute_only_selected=True, timeout=args.timeout, log=args.log)
+            archive(pages, args.chapters, args.profile, command)
         return 0
     except ParameterError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -101,3 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     except BookError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+
+
+def archive(pages: list[Page], chapters: list[str], profile: str, command: list[str]) -> None:
+    """Keep each executed chapter with its results under ``archive/<profile>/<chapter>/``."""
+    by_name = {p.name: p for p in pages}
+    for chapter in chapters:
+        page = by_name[chapter]
+        results = Path(page.params.get("results_dir") or results_root(profile) / chapter)
+        written = archive_chapter(chapter, profile, executed_path(page, profile), results,
+                                  command)
+        print(f"archived {chapter} ({profile}) -> {written}", flush=True)

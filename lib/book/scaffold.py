@@ -59,13 +59,15 @@ def new_chapter(name: str, root: Path = REPO_ROOT) -> list[Path]:
 
 
 def _add_to_toc(toc: Path, name: str) -> None:
-    """Insert ``book/NAME`` before the Performance page (or at the end), keeping comments."""
+    """Insert ``book/NAME`` before the closing chapter and the Performance page (or at the end),
+    keeping comments."""
     text = toc.read_text()
     comments = [ln for ln in text.splitlines() if ln.startswith("#")]
     data = yaml.safe_load(text)
     chapters = data.get("chapters") or []
     files = [c.get("file") for c in chapters]
-    at = files.index("book/performance") if "book/performance" in files else len(chapters)
+    at = next((files.index(f) for f in ("book/closing", "book/performance") if f in files),
+              len(chapters))
     chapters.insert(at, {"file": f"book/{name}"})
     data["chapters"] = chapters
     body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

@@ -7,7 +7,9 @@ A chapter does, right after its parameters cell::
     run = ChapterRun("one_third_time", params)
 
 then ``run.save_csv``/``run.save_json`` for every figure's data, ``run.glue`` for every number in
-the prose, ``run.claim`` per claim (judged by the one rule of ``lib/core/claims.py``), and
+the prose (``run.glue_interval`` for an estimate with its CI), ``run.claim`` per claim (judged by
+the one rule of ``lib/core/claims.py``; give it the fit's :class:`lib.core.fit.Interval` as
+``interval=``), and
 ``run.finish()`` at the end, which writes ``claims.json``, ``numbers.json`` and
 ``environment.json`` (all atomically).
 """
@@ -29,6 +31,7 @@ from lib.core.device import describe, resolve_device, set_threads
 from lib.core.memo import Memo
 from lib.core.params import ChapterParams
 from lib.core.plotting import use_house_style
+from lib.core.report import NO_ESTIMATE, ci_text
 from lib.core.results import REPO_ROOT, environment_record, write_csv, write_json
 
 
@@ -96,6 +99,19 @@ class ChapterRun:
         _glue(key, text)
         return text
 
+    def glue_interval(self, key: str, value: Any, fmt: str = ".2f") -> tuple[str, str]:
+        """Glue an estimate under ``key`` and its CI text under ``key_ci`` (``'[lo, hi]'``, or
+        :data:`lib.core.report.NO_INTERVAL`). ``value`` is an :class:`lib.core.fit.Interval`
+        (or anything with ``estimate``/``ci_low``/``ci_high``) or an ``(estimate, low, high)``
+        triple; a missing estimate glues :data:`lib.core.report.NO_ESTIMATE`."""
+        if hasattr(value, "estimate"):
+            estimate, low, high = value.estimate, value.ci_low, value.ci_high
+        else:
+            estimate, low, high = value
+        finite = estimate is not None and np.isfinite(float(estimate))
+        text = self.glue(key, estimate if finite else NO_ESTIMATE, fmt)
+        return text, self.glue(f"{key}_ci", ci_text(low, high, fmt))
+
     def glue_figure(self, key: str, fig: Any) -> None:
         """Glue a matplotlib figure for ``{glue:figure}`` and close it (no duplicate output)."""
         import matplotlib.pyplot as plt
@@ -105,7 +121,10 @@ class ChapterRun:
 
     # ---- claims --------------------------------------------------------------------------
     def claim(self, **fields: Any) -> Claim:
-        """Judge a claim by the book's one rule (:func:`lib.core.claims.decide`) and record it."""
+        """Judge a claim by the book's one rule (:func:`lib.core.claims.decide`) and record it.
+
+        Pass the fit result as ``interval=`` (a :class:`lib.core.fit.Interval`: its estimate,
+        CI, method, seed count and bound flag), or ``estimate``/``ci_low``/``ci_high``."""
         return self._keep(decide(**fields))
 
     def _keep(self, claim: Claim) -> Claim:

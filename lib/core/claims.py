@@ -43,6 +43,11 @@ VERDICT_WORD: dict[str, str] = {"held": "held", "partly": "partly (undecided)",
                                 "not_held": "not held", "not_reached": "not reached",
                                 "fit_failed": "fit failed"}
 
+#: One colour per verdict, for every figure and table of the book (legible on white, and
+#: told apart by the word printed beside it, never by colour alone).
+VERDICT_COLOUR: dict[str, str] = {"held": "#1a7f37", "partly": "#9a6700", "not_held": "#c62828",
+                                  "not_reached": "#6e6e6e", "fit_failed": "#6a3d9a"}
+
 #: What each kind of claim is evidence of. Only the first two count as tests of a paper.
 KIND_TEXT: dict[str, str] = {
     "toy_test": "a test of the paper's claim on its toy model",

@@ -7,6 +7,8 @@ import warnings
 
 import torch
 
+THREADS_VAR = "BOOK_THREADS"  # torch threads of a chapter, set by the runner in its kernel
+
 
 def resolve_device(requested: str = "cpu") -> torch.device:
     """Return the torch device to use; warn (never fail) when cuda is asked for but absent."""
@@ -24,8 +26,9 @@ def resolve_device(requested: str = "cpu") -> torch.device:
 
 
 def set_threads() -> int:
-    """Use BOOK_THREADS (set by the runner when chapters run in parallel), else all cores."""
-    n = int(os.environ.get("BOOK_THREADS", "0")) or (os.cpu_count() or 1)
+    """Use ``BOOK_THREADS`` of this process's environment (the runner sets it in each chapter
+    kernel's, sharing the cores out over ``-j``), else all cores."""
+    n = int(os.environ.get(THREADS_VAR, "0")) or (os.cpu_count() or 1)
     torch.set_num_threads(n)
     return n
 

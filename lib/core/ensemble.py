@@ -7,19 +7,14 @@ optimisers below apply a per-member learning rate (a tensor of shape ``(M,)``). 
 entries (e.g. unused width columns) exactly zero: their gradient is zeroed before the update and
 Adam's moments stay zero there.
 
-On 2 CPU cores these toys are memory- and exp-bound, so stacking everything is slower than a loop
-(``shared/notes/performance.md``); :func:`chunks` splits members into device-sized groups.
+How members are cut into chunks, seeded and named: :mod:`lib.core.sweep`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 import torch
-from tqdm import tqdm
-
-T = TypeVar("T")
 
 
 def _per_member(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -113,31 +108,3 @@ def make_optimizer(
     if name == "sgd":
         return BatchedSGD(params, lr, masks=masks)
     raise ValueError(f"parameter 'optimizer' = {name!r}: allowed: 'adam' or 'sgd'")
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    """Consecutive groups of at most ``size`` items (the last may be shorter)."""
-    if size < 1:
-        raise ValueError(f"chunk size must be >= 1, got {size}")
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def chunk_size_for(device: torch.device, n_members: int, cpu_size: int) -> int:
-    """All members at once on a GPU; the measured ``cpu_size`` on a CPU."""
-    return n_members if device.type == "cuda" else max(1, min(cpu_size, n_members))
-
-
-def run_chunked(
-    configs: Sequence[T],
-    train_chunk: Callable[[Sequence[T]], list],
-    chunk_size: int,
-    desc: str = "sweep",
-) -> list:
-    """Train ``configs`` in chunks with ``train_chunk`` (one batched program per chunk) and
-    return the concatenated per-member results, with a tqdm bar over chunks."""
-    out: list = []
-    groups = list(chunks(configs, chunk_size))
-    for group in tqdm(groups, desc=desc, leave=False, disable=len(groups) < 2):
-        out.extend(train_chunk(group))
-    return out

@@ -6,7 +6,6 @@ reported as the *exponent* (positive for a decreasing curve), as the papers do (
 - :func:`fit_loglog`: least squares of ``log y`` on ``log x`` (scipy ``linregress``).
 - :func:`fit_offset`: ``y = E + c x^{-a}`` by scipy ``least_squares`` on log residuals, with a
   robust loss if asked and several initialisations (offset fits are multi-modal).
-- :func:`local_slopes`: the exponent between neighbouring points, to show where a fit is stable.
 - :func:`exponent_interval`: **the book's interval for an exponent**: the mean of per-seed
   exponents with a Student-t interval over seeds (coverage measured in
   ``tests/test_core_interval.py``: 95 % nominal covers 90–99 % of synthetic sweeps shaped like the
@@ -17,16 +16,18 @@ reported as the *exponent* (positive for a decreasing curve), as the papers do (
 Bad input is refused with a message, never dropped silently: non-positive values cannot be
 fitted in log space (ValueError); non-finite points (diverged runs) are dropped and counted
 (``n_dropped``); a fit that ends at a bound of its parameters says so (``at_bound``).
+Local exponents and means over seeds are in :mod:`lib.core.report`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import optimize, stats
+
+from lib.core.report import geometric_mean
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,16 @@ class Interval:
         nan = float("nan")
         return (self.estimate, nan if self.ci_low is None else self.ci_low,
                 nan if self.ci_high is None else self.ci_high)
+
+    @classmethod
+    def of(cls, estimate: float, ci_low: float | None, ci_high: float | None, method: str,
+           level: float = 0.95, n_seeds: int | None = None) -> Interval:
+        """An interval from loose numbers (a bootstrap's, a refit's): an end that is None or
+        not finite, or a zero-width or inverted pair, means no interval."""
+        ok = (ci_low is not None and ci_high is not None and np.isfinite(ci_low)
+              and np.isfinite(ci_high) and ci_high > ci_low)
+        low, high = (float(ci_low), float(ci_high)) if ok else (None, None)  # type: ignore
+        return cls(float(estimate), low, high, level, method, n_seeds)  # type: ignore[arg-type]
 
     def claim_fields(self) -> dict[str, object]:
         """The fields :func:`lib.core.claims.decide` takes from an interval."""
@@ -211,15 +222,6 @@ def fit_offset(
                        dropped, "; ".join(bounds))
 
 
-def local_slopes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exponents between neighbouring points, at their geometric mid-points (sorted by x)."""
-    x, y, _ = _clean(x, y)
-    order = np.argsort(x)
-    x, y = x[order], y[order]
-    slopes = -np.diff(np.log(y)) / np.diff(np.log(x))
-    return np.sqrt(x[1:] * x[:-1]), slopes
-
-
 def half_checkpoint(steps: np.ndarray) -> int:
     """Index of the checkpoint nearest half the last one on a log scale (``steps`` increasing
     and positive): where the convergence test looks back from the end of training."""
@@ -309,6 +311,15 @@ def exponent_interval(
                     dropped, "; ".join(bounds), iv.per_seed)
 
 
+def _percentile(estimate: float, samples: list[float], level: float) -> Bootstrap:
+    """The percentile interval of the finite bootstrap ``samples`` (NaN when there is none)."""
+    s = np.asarray(samples)
+    if s.size == 0:
+        return Bootstrap(estimate, float("nan"), float("nan"), level, s)
+    lo, hi = np.quantile(s, [(1 - level) / 2, (1 + level) / 2])
+    return Bootstrap(estimate, float(lo), float(hi), level, s)
+
+
 def bootstrap(
     statistic: Callable[[np.ndarray], float],
     rows: np.ndarray,
@@ -330,11 +341,7 @@ def bootstrap(
             continue
         if np.isfinite(v):
             samples.append(v)
-    s = np.asarray(samples)
-    if s.size == 0:
-        return Bootstrap(est, float("nan"), float("nan"), level, s)
-    lo, hi = np.quantile(s, [(1 - level) / 2, (1 + level) / 2])
-    return Bootstrap(est, float(lo), float(hi), level, s)
+    return _percentile(est, samples, level)
 
 
 def bootstrap_exponent(
@@ -362,11 +369,8 @@ def bootstrap_exponent(
 
     def exponent_of(block: np.ndarray, point_idx: np.ndarray | None = None) -> float:
         # a resample may draw only diverged (NaN) replicates at a point: its mean is NaN, which
-        # the fit then rejects, without numpy's "Mean of empty slice" warning in the notebook
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            logs = np.where(block > 0, np.log(np.where(block > 0, block, 1.0)), np.nan)
-            mean = np.exp(np.nanmean(logs, axis=0))
+        # the fit then rejects
+        mean = geometric_mean(block, axis=0)
         xs, ms = (x, mean) if point_idx is None else (x[point_idx], mean[point_idx])
         return fitter(xs, ms, **fit_kwargs).exponent  # type: ignore[arg-type]
 
@@ -393,9 +397,5 @@ def bootstrap_exponent(
                 continue
             if np.isfinite(v):
                 samples.append(v)
-        s = np.asarray(samples)
-        if s.size == 0:
-            return Bootstrap(est, float("nan"), float("nan"), level, s)
-        lo, hi = np.quantile(s, [(1 - level) / 2, (1 + level) / 2])
-        return Bootstrap(est, float(lo), float(hi), level, s)
+        return _percentile(est, samples, level)
     raise ValueError(f"over must be 'seeds', 'points' or 'both', got {over!r}")

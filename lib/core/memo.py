@@ -13,9 +13,10 @@ The generators' states *after* the call are stored with the result and restored 
 the cells that follow draw exactly the numbers they would have drawn. Files are written
 atomically (temporary file + rename): an interrupted write leaves no entry, never a half one.
 
-``BOOK_MEMO_DIR`` names the folder (the runner puts it in its build folder, and empties a
-chapter's part of it on ``--force``; default ``_build/memo``). ``BOOK_MEMO=refresh`` recomputes
-and overwrites, ``BOOK_MEMO=off`` neither reads nor writes.
+``BOOK_MEMO_DIR`` names the folder (the runner sets it in each chapter kernel's environment to
+its build folder's ``memo/``, and empties a chapter's part of it on ``--force``; default
+``_build/memo``). ``BOOK_MEMO=refresh`` recomputes and overwrites, ``BOOK_MEMO=off`` neither
+reads nor writes. Both are read when a chapter opens its memo (:meth:`Memo.for_chapter`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from lib.core.results import REPO_ROOT, atomic_torch_save
 
 T = TypeVar("T")
 MODES = ("on", "refresh", "off")
+MEMO_DIR_VAR = "BOOK_MEMO_DIR"  # environment variables read by Memo.for_chapter
+MEMO_MODE_VAR = "BOOK_MEMO"
 KEEP = 3  # entries kept per name (e.g. a fit parameter toggled back and forth)
 
 
@@ -105,10 +108,10 @@ class Memo:
 
     @classmethod
     def for_chapter(cls, chapter: str, profile: str) -> Memo:
-        root = Path(os.environ.get("BOOK_MEMO_DIR", REPO_ROOT / "_build" / "memo"))
-        mode = os.environ.get("BOOK_MEMO", "on")
+        root = Path(os.environ.get(MEMO_DIR_VAR, REPO_ROOT / "_build" / "memo"))
+        mode = os.environ.get(MEMO_MODE_VAR, "on")
         if mode not in MODES:
-            raise ValueError(f"BOOK_MEMO={mode!r}: allowed {', '.join(MODES)}")
+            raise ValueError(f"{MEMO_MODE_VAR}={mode!r}: allowed {', '.join(MODES)}")
         return cls(root / profile / chapter, mode)
 
     def __call__(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -8,7 +8,7 @@ and the allowed range, so a reader who mistypes ``-p lr -1`` learns at once what
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,27 +18,17 @@ class ParameterError(ValueError):
     """A chapter parameter is invalid; the message names it and its allowed range."""
 
 
-class ChapterParams(BaseModel):
-    """Parameters every chapter has. Subclass and add the chapter's own, each with a range."""
+class Params(BaseModel):
+    """A validated parameter model: every field with its allowed range, cross-field checks in
+    :meth:`check`, and errors (:class:`ParameterError`) that name the parameter."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-    profile: Literal["smoke", "default", "full"] = Field(
-        "default", description="which parameter profile made this run"
-    )
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="base random seed")
-    device: Literal["cpu", "cuda"] = Field(
-        "cpu", description="'cpu', or 'cuda' for a GPU (falls back to cpu with a message)"
-    )
-    results_dir: str = Field(
-        "", description="where results go; empty means `results/<profile>/<chapter>/`"
-    )
 
     def check(self) -> None:
         """Cross-parameter checks; subclasses override and raise ParameterError."""
 
     @classmethod
-    def validated(cls, values: dict[str, Any]) -> ChapterParams:
+    def validated(cls, values: dict[str, Any]) -> Self:
         """Build from a dict (e.g. a notebook's globals), raising ParameterError on bad input."""
         try:
             params = cls(**values)
@@ -48,7 +38,7 @@ class ChapterParams(BaseModel):
         return params
 
     @classmethod
-    def from_namespace(cls, namespace: dict[str, Any]) -> ChapterParams:
+    def from_namespace(cls, namespace: dict[str, Any]) -> Self:
         """Pick this model's fields out of a namespace such as ``globals()`` and validate them."""
         return cls.validated({k: namespace[k] for k in cls.model_fields if k in namespace})
 
@@ -56,8 +46,8 @@ class ChapterParams(BaseModel):
     def describe(cls) -> list[dict[str, str]]:
         """One row per parameter: name, type, default, allowed range, meaning (for re-run boxes)."""
         rows = []
-        # the chapter's own parameters first, its real-model section's (real_*) after them
-        names = sorted(cls.model_fields, key=lambda n: n.startswith("real_"))
+        # the chapter's own parameters first, its real-model section's (family, real_*) after
+        names = sorted(cls.model_fields, key=lambda n: n == "family" or n.startswith("real_"))
         for name in names:
             field = cls.model_fields[name]
             rows.append(
@@ -70,6 +60,21 @@ class ChapterParams(BaseModel):
                 }
             )
         return rows
+
+
+class ChapterParams(Params):
+    """Parameters every chapter has. Subclass and add the chapter's own, each with a range."""
+
+    profile: Literal["smoke", "default", "full"] = Field(
+        "default", description="which parameter profile made this run"
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="base random seed")
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="'cpu', or 'cuda' for a GPU (falls back to cpu with a message)"
+    )
+    results_dir: str = Field(
+        "", description="where results go; empty means `results/<profile>/<chapter>/`"
+    )
 
 
 def allowed_range(cls: type[BaseModel], name: str) -> str:

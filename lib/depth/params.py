@@ -9,13 +9,13 @@ from typing import Annotated
 from pydantic import Field
 
 from lib.core.params import ChapterParams, require
-from lib.real.params import RealDepthFields, check_real
+from lib.real.family import FamilyOverrides, resolve_family
 
 Depth = Annotated[int, Field(ge=1, le=512)]
 Temperature = Annotated[float, Field(ge=1e-3, le=100.0)]
 
 
-class DepthParams(RealDepthFields, ChapterParams):
+class DepthParams(ChapterParams):
     """Every knob of the chapter, with its allowed range."""
 
     depths: list[Depth] = Field(
@@ -81,12 +81,34 @@ class DepthParams(RealDepthFields, ChapterParams):
         5, ge=1, le=100, description="random shuffles of the middle layers per student")
     chinchilla_boot: int = Field(
         200, ge=10, le=10_000, description="bootstrap resamples of the Chinchilla 4-term fit")
-    cpu_chunk_members: int = Field(
-        24, ge=1, le=4096,
-        description="members trained together on a CPU (measured: benchmarks/bench_depth.py)")
+    chunk_members: int = Field(
+        0, ge=0, le=1_000_000,
+        description="members per batched program; 0 = automatic: all on CUDA, the measured "
+                    "size on CPU (benchmarks/bench_depth.py)")
+
+    # ---- Real models section: the shared GPT family, and this section's own knobs ----
+    family: FamilyOverrides = Field(
+        {}, description="overrides of book/params/family/<profile>.yaml, the GPT family every "
+                        "Real models section shares (e.g. {steps: 600})")
+    real_probe_windows: int = Field(
+        4, ge=1, le=10_000, description="held-out windows for the logit and layer probes")
+    real_probe_length: int = Field(128, ge=8, le=2048, description="tokens per probe window")
+    real_skip_windows: int = Field(
+        2, ge=1, le=10_000, description="held-out windows for the block-skipping losses")
+    real_skip_every: int = Field(1, ge=1, le=64,
+                                 description="skip every k-th block (1: each block in turn)")
+    real_n_boot: int = Field(500, ge=10, le=100_000, description="bootstrap resamples")
+    real_four_term_boot: int = Field(
+        100, ge=10, le=10_000, description="bootstrap resamples of the four-term fits")
+    real_exponent_tol: float = Field(
+        0.2, gt=0.0, le=1.0,
+        description="relative tolerance (fraction of the paper's value) of the width and depth "
+                    "exponent claims")
+    real_angle_tol: float = Field(
+        0.2, gt=0.0, le=1.6, description="tolerance (radians) of the update-angle claim")
 
     def check(self) -> None:
-        check_real(self)
+        resolve_family(self.profile, self.family)  # the shared GPT family, validated
         require(len(set(self.depths)) == len(self.depths), "depths", "values must be distinct")
         require(len(set(self.rk2_depths)) == len(self.rk2_depths), "rk2_depths",
                 "values must be distinct")

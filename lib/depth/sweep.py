@@ -11,7 +11,7 @@ How the sweep is batched (``shared/DESIGN.md``):
 - depths are padded to the deepest member of the chunk with frozen zero blocks (the identity), and
   members are sorted deepest first so the padding costs no compute (``model.forward``);
 - the loss is summed over members, so each gets exactly the gradient it would get alone, and
-  :class:`~lib.core.ensemble.BatchedAdam` applies a per-member learning rate;
+  :class:`~lib.depth.optim.MemberAdam` applies a per-member learning rate;
 - **one replicate = one teacher + one stream of fresh inputs**: every member of that replicate
   (all depths and temperatures) sees the same input batch each step, so the deep teacher runs
   once per step per replicate and its output serves all of them (a temperature only rescales
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -44,7 +43,7 @@ import pandas as pd
 import torch
 
 from lib.core.divergence import finite_members
-from lib.core.ensemble import chunk_size_for
+from lib.core.sweep import plan_chunks, seed_for
 from lib.depth.backprop import backward, forward_cached
 from lib.depth.model import (
     N_EMBD,
@@ -63,6 +62,10 @@ from lib.depth.model import (
     teacher_weights,
 )
 from lib.depth.optim import MemberAdam, TensorAdam
+
+# Members per chunk on a CPU, measured with benchmarks/bench_depth.py (the chapter's default KL
+# sweep of 24 students at chunks of 4, 12 and 24 members): all 24 together was fastest.
+CPU_CHUNK_MEMBERS = 24
 
 LOSSES = ("kl", "mse")
 HEADS = ("trained", "shared", "none")  # KL: exp-9 / exp-9-3 setups; MSE: no head
@@ -163,11 +166,6 @@ def checkpoint_steps(steps: int, n: int) -> np.ndarray:
     return np.unique(np.r_[np.round(pts).astype(int)[:-1], steps])
 
 
-def _seed(*parts: object) -> int:
-    """A stable 31-bit seed from any tuple of plain values (crc32 of its text)."""
-    return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
-
-
 def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(seed)
@@ -200,7 +198,7 @@ class Teacher:
 def build_teacher(rho: float, replicate: int, cfg: SweepConfig) -> Teacher:
     """Teacher ``replicate`` with layer correlation ``rho``; deterministic in (cfg.seed, rho,
     replicate, ℓ*)."""
-    gen = generator(_seed(cfg.seed, "teacher", rho, replicate, cfg.teacher_depth))
+    gen = generator(seed_for(cfg.seed, "teacher", rho, replicate, cfg.teacher_depth))
     weights = teacher_weights(cfg.teacher_depth, rho, gen)
     shared = head_weight(gen)  # drawn before the own head: the shared setup's numbers unchanged
     return Teacher(rho, replicate, weights, shared, own_head_weight(gen))
@@ -216,17 +214,17 @@ def teacher_outputs(stack: ResidualStack, x: torch.Tensor, chunk: int = 4096) ->
 def input_stream(teacher_key: tuple[float, int], cfg: SweepConfig,
                  device: torch.device | str) -> torch.Generator:
     """The generator of fresh training inputs of one replicate (shared by its members)."""
-    return generator(_seed(cfg.seed, "data", *teacher_key), device)
+    return generator(seed_for(cfg.seed, "data", *teacher_key), device)
 
 
 def test_inputs(teacher_key: tuple[float, int], cfg: SweepConfig) -> torch.Tensor:
     """The fixed test inputs (n_test, d) of one replicate."""
-    gen = generator(_seed(cfg.seed, "test", *teacher_key))
+    gen = generator(seed_for(cfg.seed, "test", *teacher_key))
     return torch.randn((cfg.n_test, N_EMBD), generator=gen)
 
 
 def init_student(member: Member, cfg: SweepConfig) -> dict[str, torch.Tensor]:
-    gen = generator(_seed(cfg.seed, "student", member.depth, member.rho, member.replicate,
+    gen = generator(seed_for(cfg.seed, "student", member.depth, member.rho, member.replicate,
                           member.temperature, member.loss, member.integrator))
     return student_weights(member.depth, gen, member.integrator)
 
@@ -374,27 +372,14 @@ def train_chunk(members: Sequence[Member], cfg: SweepConfig, device: torch.devic
 # ---- the whole sweep -----------------------------------------------------------------------
 
 
-def plan_chunks(members: Sequence[Member], max_members: int) -> list[list[int]]:
-    """Indices of members per chunk: one (loss, integrator, KL setup) per chunk, replicates kept
-    together (their teacher runs once per step per chunk), at most ``max_members`` members
-    each."""
-    order = sorted(range(len(members)), key=lambda i: (
-        members[i].loss, members[i].integrator, members[i].head, members[i].rho,
-        members[i].replicate, members[i].temperature, -members[i].depth))
-
-    def kind_of(m: Member) -> tuple[str, str, str]:
-        return (m.loss, m.integrator, m.head)
-
-    chunks: list[list[int]] = []
-    for i in order:
-        kind = kind_of(members[i])
-        last = chunks[-1] if chunks else None
-        if (last is None or len(last) >= max_members
-                or kind_of(members[last[0]]) != kind):
-            chunks.append([i])
-        else:
-            last.append(i)
-    return chunks
+def plan(members: Sequence[Member], chunk_members: int, device: torch.device | str
+         ) -> list[list[int]]:
+    """This topic's use of :func:`lib.core.sweep.plan_chunks`: one (loss, integrator, KL setup)
+    per chunk, replicates kept together (their teacher runs once per step per chunk), at most
+    ``chunk_members`` members (0: all on CUDA, :data:`CPU_CHUNK_MEMBERS` on a CPU)."""
+    return plan_chunks(members, chunk_members, device, CPU_CHUNK_MEMBERS,
+                       group=lambda m: (m.loss, m.integrator, m.head),
+                       order=lambda m: (m.rho, m.replicate, m.temperature, -m.depth))
 
 
 @dataclass
@@ -407,6 +392,7 @@ class SweepResult:
     weights: list[dict[str, torch.Tensor]]
     wall_s: float
     n_chunks: int
+    chunk_members: int = 0  # the most members a chunk held
     # (N,) True where the member stayed finite: a finite test loss at every checkpoint
     # (a student whose residual stream overflowed has NaN there, see test_losses)
     ok: np.ndarray = field(init=False)
@@ -431,20 +417,20 @@ class SweepResult:
 
 
 def train_sweep(members: Sequence[Member], cfg: SweepConfig, device: torch.device,
-                cpu_chunk_members: int = 12) -> SweepResult:
-    """Train every member, chunked by device (all members per chunk on CUDA)."""
+                chunk_members: int = 0) -> SweepResult:
+    """Train every member in chunks of at most ``chunk_members`` (:func:`plan`; 0: automatic)."""
     t0 = time.perf_counter()
-    size = chunk_size_for(device, len(members), cpu_chunk_members)
-    plan = plan_chunks(members, size)
+    chunks = plan(members, chunk_members, device)
     test_loss: list = [None] * len(members)
     weights: list = [None] * len(members)
-    for idx in plan:
+    for idx in chunks:
         res = train_chunk([members[i] for i in idx], cfg, device)
         for j, i in enumerate(idx):
             test_loss[i] = res.test_loss[j].numpy()
             weights[i] = res.weights[j]
     return SweepResult(list(members), checkpoint_steps(cfg.steps, cfg.n_checkpoints),
-                       np.stack(test_loss), weights, time.perf_counter() - t0, len(plan))
+                       np.stack(test_loss), weights, time.perf_counter() - t0, len(chunks),
+                       max(len(idx) for idx in chunks))
 
 
 def sweep_memory_bytes(members: Sequence[Member], cfg: SweepConfig) -> int:

@@ -9,7 +9,8 @@ the N rewards with their population standard deviation (+1e-8), and move
 Here many *runs* (population size, seed) advance together: every run's population is a slice of
 one (R, N_max, D) tensor; runs with a smaller N are padded and the padded rows are masked out of
 the z-score and the update, so a padded run equals the run alone (tested). Each run draws its
-noise from its own ``torch.Generator``, which is what makes that equality exact.
+noise from its own ``torch.Generator``, which is what makes that equality exact. Names and chunk
+planner are the shared ones of :mod:`lib.core.sweep`.
 
 :func:`naive_gradient` is the paper's own "naive" estimator (Liang et al., Eq. 1),
 ``ĝ = (1/(Nσ)) Σ r_n ε_n`` with raw rewards, kept for the unbiasedness test.
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lib.core.sweep import plan_chunks
+
 RewardFn = Callable[[torch.Tensor], torch.Tensor]  # (M, D) -> (M,)
 
 # Measured on 2 shared CPU cores, 1 thread (torch 2.13; benchmarks/bench_es.py shows the same
@@ -34,18 +37,18 @@ CPU_NETS_PER_CHUNK = 200
 
 
 @dataclass(frozen=True)
-class EsRun:
-    """One ES run: its population size N and the seed of its noise."""
+class Member:
+    """One ES run of a sweep: its population size N and the seed of its noise."""
 
     pop_size: int
     seed: int
 
 
 @dataclass
-class EsResult:
+class SweepResult:
     """Logged center rewards of each run (R, n_logs) at ``steps``; final parameters (R, D)."""
 
-    runs: list[EsRun]
+    runs: list[Member]
     steps: torch.Tensor  # (n_logs,)
     logs: dict[str, torch.Tensor]  # name -> (R, n_logs)
     theta: torch.Tensor  # (R, D)
@@ -82,16 +85,16 @@ def expected_zscore_norm(pop_size: int) -> float:
     return math.sqrt(2 / n) * math.exp(math.lgamma(n / 2) - math.lgamma((n - 1) / 2))
 
 
-def run_es(
+def train_chunk(
     reward_fn: RewardFn,
     theta0: torch.Tensor,
-    runs: Sequence[EsRun],
+    runs: Sequence[Member],
     alpha: float,
     sigma: float,
     iters: int,
     log_every: int = 1,
     eval_fns: dict[str, RewardFn] | None = None,
-) -> EsResult:
+) -> SweepResult:
     """Run every ES run of ``runs`` from ``theta0`` (D,) in one batched program.
 
     ``reward_fn`` scores a batch of parameter vectors (M, D) -> (M,); ``eval_fns`` (default:
@@ -136,40 +139,34 @@ def run_es(
                 rewards = reward_fn(perturbed.reshape(-1, dim)).reshape(n_runs, n_max)
             z = zscore(rewards, mask)  # (R, N_max)
             theta = theta + alpha * es_direction(z, eps, pops)
-    return EsResult(list(runs), torch.tensor(log_steps), logs, theta)
+    return SweepResult(list(runs), torch.tensor(log_steps), logs, theta)
 
 
-def run_es_chunked(
+def train_sweep(
     reward_fn: RewardFn,
     theta0: torch.Tensor,
-    runs: Sequence[EsRun],
+    members: Sequence[Member],
     alpha: float,
     sigma: float,
     iters: int,
     log_every: int = 1,
     eval_fns: dict[str, RewardFn] | None = None,
+    chunk_members: int = 0,
     nets_per_chunk: int = CPU_NETS_PER_CHUNK,
-) -> EsResult:
-    """:func:`run_es` over device-sized chunks: all runs at once on CUDA; on CPU runs sorted by
-    population size and grouped so a chunk holds at most ``nets_per_chunk`` perturbed models
-    (a single large run gets its own chunk). Results come back in the order of ``runs``."""
-    order = sorted(range(len(runs)), key=lambda i: runs[i].pop_size)
-    if theta0.device.type == "cuda":
-        groups = [order]
-    else:
-        groups, current, load = [], [], 0
-        for i in order:
-            if current and load + runs[i].pop_size > nets_per_chunk:
-                groups.append(current)
-                current, load = [], 0
-            current.append(i)
-            load += runs[i].pop_size
-        groups.append(current)
-    parts = [(g, run_es(reward_fn, theta0, [runs[i] for i in g], alpha, sigma, iters, log_every,
-                        eval_fns)) for g in groups]
-    inverse = torch.empty(len(runs), dtype=torch.long)
-    inverse[torch.tensor([i for g, _ in parts for i in g])] = torch.arange(len(runs))
+) -> SweepResult:
+    """:func:`train_chunk` over chunks (:func:`lib.core.sweep.plan_chunks`): runs sorted by
+    population size, at most ``chunk_members`` runs a chunk (0: all), and on a CPU at most
+    ``nets_per_chunk`` perturbed models (a single large run gets its own chunk). Results come
+    back in the order of ``members``."""
+    on_cpu = theta0.device.type != "cuda"
+    plan = plan_chunks(members, chunk_members, theta0.device, max(1, len(members)),
+                       order=lambda r: r.pop_size,
+                       fits=lambda c: not on_cpu or sum(r.pop_size for r in c) <= nets_per_chunk)
+    parts = [(g, train_chunk(reward_fn, theta0, [members[i] for i in g], alpha, sigma, iters,
+                             log_every, eval_fns)) for g in plan]
+    inverse = torch.empty(len(members), dtype=torch.long)
+    inverse[torch.tensor([i for g, _ in parts for i in g])] = torch.arange(len(members))
     inverse = inverse.to(theta0.device)
     logs = {k: torch.cat([p.logs[k] for _, p in parts])[inverse] for k in parts[0][1].logs}
     theta = torch.cat([p.theta for _, p in parts])[inverse]
-    return EsResult(list(runs), parts[0][1].steps, logs, theta)
+    return SweepResult(list(members), parts[0][1].steps, logs, theta)

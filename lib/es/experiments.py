@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lib.core.ensemble import chunk_size_for
 from lib.core.fit import Interval, bootstrap, t_interval
+from lib.core.sweep import generator, plan_chunks, seed_for
 from lib.es import geometry, quadratic
 from lib.es.curvature import participation_ratio, squared_curvature_trace, top_eigenvalues
-from lib.es.estimator import EsRun, run_es_chunked
+from lib.es.estimator import Member, train_sweep
 from lib.es.network import MLP, DigitsTask, expected_accuracy, pretrain, reward_fn
 
 # Members (N, replicate) per Monte Carlo chunk on CPU. Measured (2 shared cores, 1 thread; 2,100
@@ -52,21 +52,22 @@ class MonteCarlo:
 def monte_carlo_sweep(spec: quadratic.Spectrum, alpha: float, sigma: float,
                       pop_sizes: Sequence[int], replicates: int, steps: int, plateau_from: int,
                       seed: int, device: torch.device, keep_steps: int = 400,
-                      cpu_members: int = CPU_MC_MEMBERS) -> MonteCarlo:
-    """Run every (N, replicate) member of the sweep, ``chunk`` members per tensor program (all
-    on CUDA). Each chunk has its own generator seeded from (seed, chunk index), so the random
-    stream depends on the chunk size; the statistics do not."""
+                      chunk_members: int = 0) -> MonteCarlo:
+    """Run every (N, replicate) member of the sweep, at most ``chunk_members`` per tensor
+    program (0: all on CUDA, :data:`CPU_MC_MEMBERS` on a CPU). Each chunk has its own generator
+    seeded from (seed, chunk index), so the random stream depends on the chunk size; the
+    statistics do not."""
     quadratic.check_stable(spec, alpha)
     members = torch.tensor([n for n in pop_sizes for _ in range(replicates)])
-    size = chunk_size_for(device, len(members), cpu_members)
+    plan = plan_chunks(members.tolist(), chunk_members, device, CPU_MC_MEMBERS)
     keep = min(keep_steps, steps)
     sums = torch.zeros(len(pop_sizes), steps + 1, dtype=torch.float64)
     squares = torch.zeros_like(sums)
     plateau = torch.empty(len(members), dtype=torch.float64)
     early = torch.empty(len(members), keep + 1, dtype=torch.float64)
-    for c, start in enumerate(range(0, len(members), size)):
-        block = members[start: start + size]
-        gen = torch.Generator(device=device).manual_seed(seed * 100_003 + c)
+    for c, idx in enumerate(plan):
+        start, block = idx[0], members[idx[0]: idx[-1] + 1]  # consecutive members
+        gen = generator(seed, "monte_carlo", c, device=device)
         rewards = quadratic.simulate(spec, alpha, sigma, block, steps, gen).cpu()  # (m, T+1)
         idx = torch.arange(start, start + len(block)) // replicates  # which N
         sums.index_add_(0, idx, rewards)
@@ -126,13 +127,15 @@ def mc_agreement(mc: MonteCarlo, exact: np.ndarray) -> pd.DataFrame:
 
 def es_on_quadratic(spec: quadratic.Spectrum, alpha: float, sigma: float,
                     pop_sizes: Sequence[int], replicates: int, iters: int, seed: int,
-                    device: torch.device, log_every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                    device: torch.device, log_every: int = 1, chunk_members: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """The real ES update (z-scored, ``θ ← θ + α mean(zε)``) on the quadratic ``J = 1 − ½ Σ λ θ²``
     from the same start. Returns the logged steps and the rewards (P, replicates, n_logs)."""
     lam, x0 = spec.expand(device)
-    runs = [EsRun(n, seed * 1_000_003 + 1000 * n + r) for n in pop_sizes for r in range(replicates)]
-    res = run_es_chunked(quadratic.quadratic_reward(lam, spec.j_star), x0, runs, alpha, sigma,
-                         iters, log_every)
+    runs = [Member(n, seed_for(seed, "es_quadratic", n, r))
+            for n in pop_sizes for r in range(replicates)]
+    res = train_sweep(quadratic.quadratic_reward(lam, spec.j_star), x0, runs, alpha, sigma,
+                      iters, log_every, chunk_members=chunk_members)
     logs = res.logs["reward"].cpu().numpy().reshape(len(pop_sizes), replicates, -1)
     return res.steps.numpy(), logs
 
@@ -148,10 +151,9 @@ def geometry_sweep(dims: Sequence[int], k: int, lam: float, r0: float, sigma: fl
     mean and std of ΔR."""
     curves, pools = [], []
     for kind in ("low_rank", "isotropic"):
-        for j, dim in enumerate(dims):
+        for dim in dims:
             land = geometry.Landscape(kind, int(dim), k, lam, r0)
-            gen = torch.Generator(device=device).manual_seed(seed * 7919 + 31 * j
-                                                             + (kind == "isotropic"))
+            gen = generator(seed, "geometry", kind, int(dim), device=device)
             draws = geometry.sample_delta_r(land, sigma, pool_size * n_pools, gen,
                                             materialise=dim <= materialise_max_dim)
             pool = draws.reshape(n_pools, pool_size)  # (S, M)
@@ -229,16 +231,17 @@ def saturation_bootstrap(best: np.ndarray, frac: float, n_ref: int, n_boot: int,
 
 def network_es_sweep(mlp: MLP, theta0: torch.Tensor, task: DigitsTask, alpha: float,
                      sigma: float, pop_sizes: Sequence[int], seeds: int, iters: int,
-                     log_every: int, seed: int
+                     log_every: int, seed: int, chunk_members: int = 0
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
     """ES fine-tuning of the pretrained network on the shifted task for every (N, seed), batched
-    (:func:`lib.es.estimator.run_es_chunked`). Returns the logged iterations, the center's
+    (:func:`lib.es.estimator.train_sweep`). Returns the logged iterations, the center's
     reward on the reward set and on the held-out shifted digits, each (P, seeds, n_logs), and
     the final parameters (P, seeds, D)."""
-    runs = [EsRun(n, seed * 1_000_003 + 1000 * n + s) for n in pop_sizes for s in range(seeds)]
+    runs = [Member(n, seed_for(seed, "es_network", n, s)) for n in pop_sizes for s in range(seeds)]
     evals = {"reward": reward_fn(mlp, task.x_reward, task.y_reward),
              "test": reward_fn(mlp, task.x_test, task.y_test)}
-    res = run_es_chunked(evals["reward"], theta0, runs, alpha, sigma, iters, log_every, evals)
+    res = train_sweep(evals["reward"], theta0, runs, alpha, sigma, iters, log_every, evals,
+                      chunk_members)
     shape = (len(pop_sizes), seeds, -1)
     return (res.steps.numpy(), res.logs["reward"].cpu().numpy().reshape(shape),
             res.logs["test"].cpu().numpy().reshape(shape),

@@ -12,19 +12,19 @@ while the training reward stays below ``reward_ceiling`` (a measured premise).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from lib.core.params import ChapterParams, require
-from lib.real.params import RealEsFields, check_real
 
 PopSize = Annotated[int, Field(ge=2, le=100_000)]
 Dim = Annotated[int, Field(ge=1, le=100_000_000)]
 Hidden = Annotated[int, Field(ge=1, le=65_536)]
+PoolN = Annotated[int, Field(ge=1, le=10_000)]
 
 
-class EsCurvatureParams(RealEsFields, ChapterParams):
+class EsCurvatureParams(ChapterParams):
     """Quadratic stochastic ascent, perturbation geometry, and ES on a digits MLP."""
 
     # ---- the quadratic model (Eq. 14) ----
@@ -86,6 +86,9 @@ class EsCurvatureParams(RealEsFields, ChapterParams):
                                    description="population sizes N of the network ES sweep")
     es_seeds: int = Field(5, ge=2, le=1000, description="ES seeds per N on the network")
     es_log_every: int = Field(10, ge=1, le=100_000, description="log the center every k iters")
+    chunk_members: int = Field(0, ge=0, le=1_000_000,
+                               description="members per batched program; 0 = automatic: all "
+                                           "on CUDA, the measured size on CPU")
     decay_pop: int = Field(30, ge=2, le=100_000,
                            description="N at which rise-then-decay is judged (the paper's 30)")
     reward_ceiling: float = Field(0.98, gt=0, le=1,
@@ -100,8 +103,30 @@ class EsCurvatureParams(RealEsFields, ChapterParams):
     probe_pools: int = Field(16, ge=2, le=100_000, description="pools per width (best-of-N)")
     n_boot: int = Field(1000, ge=50, le=100_000, description="bootstrap resamples")
 
+    # ---- Real models section: ES on SmolLM2 ----
+    real_es_style: Literal["arithmetic", "word"] = Field(
+        "arithmetic", description="reward task: bare arithmetic or word problems (generated)")
+    real_es_prompts: int = Field(16, ge=1, le=10_000, description="prompts in the reward pool")
+    real_es_sigma: float = Field(1e-3, gt=0.0, le=1.0, description="perturbation scale σ")
+    real_es_alpha: float = Field(5e-4, gt=0.0, le=1.0, description="ES step size α")
+    real_es_population: int = Field(8, ge=2, le=1024, description="ES population N")
+    real_es_iterations: int = Field(2, ge=1, le=100_000, description="ES iterations")
+    real_es_max_new_tokens: int = Field(5, ge=1, le=512,
+                                        description="greedy tokens per answer")
+    real_bestofn_pool: int = Field(
+        0, ge=0, le=100_000,
+        description="perturbations M of the best-of-N probe; 0 reuses the ES run's first "
+                    "population")
+    real_bestofn_ns: list[PoolN] = Field([1, 2, 4, 8], min_length=1, max_length=20,
+                                         description="N of the best-of-N curve")
+    real_n_boot: int = Field(500, ge=10, le=100_000, description="bootstrap resamples")
+
     def check(self) -> None:
-        check_real(self)
+        pool = self.real_bestofn_pool or self.real_es_population
+        require(len(set(self.real_bestofn_ns)) == len(self.real_bestofn_ns), "real_bestofn_ns",
+                "values must be distinct")
+        require(max(self.real_bestofn_ns) <= pool, "real_bestofn_ns",
+                f"N cannot exceed the perturbation pool ({pool})")
         require(self.ref_pop in self.pop_sizes, "ref_pop",
                 f"{self.ref_pop} must be one of pop_sizes = {self.pop_sizes}")
         require(self.decay_pop in self.es_pops, "decay_pop",

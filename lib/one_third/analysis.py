@@ -23,6 +23,7 @@ from scipy import stats
 
 from lib.core.claims import Premise, Tolerance
 from lib.core.fit import Interval, exponent_interval, fit_loglog, r_squared, t_interval
+from lib.core.report import geometric_mean, local_slopes
 from lib.one_third.sweep import SweepResult
 
 
@@ -64,13 +65,6 @@ def seed_curves(result: SweepResult, **match: object) -> tuple[np.ndarray, np.nd
     if len(lrs) != 1:
         raise ValueError(f"{match} selects several learning rates: {sorted(lrs)}")
     return sub.tau[0], sub.test_loss[ok]
-
-
-def geometric_mean(losses: np.ndarray) -> np.ndarray:
-    """Geometric mean over seeds (rows), ignoring non-positive/non-finite entries."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.where(losses > 0, np.log(np.where(losses > 0, losses, 1.0)), np.nan)
-        return np.exp(np.nanmean(logs, axis=0))
 
 
 def in_window(tau: np.ndarray, window: Sequence[float], loss: np.ndarray | None = None,
@@ -243,31 +237,6 @@ def lr_spread(table: pd.DataFrame) -> Interval:
                                     f"{per.shape[0]} lrs")
 
 
-def smoothed_local_slopes(tau: np.ndarray, loss: np.ndarray, span: int = 4
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """``−Δ ln L / Δ ln τ`` over ``span`` log points, at the geometric mid-points (a local
-    exponent that is not dominated by test-loss noise between neighbouring points)."""
-    ok = np.isfinite(loss) & (loss > 0) & (tau > 0)
-    lt, ll = np.log(tau[ok]), np.log(loss[ok])
-    if lt.size <= span:
-        return np.zeros(0), np.zeros(0)
-    slope = -(ll[span:] - ll[:-span]) / (lt[span:] - lt[:-span])
-    return np.exp(0.5 * (lt[span:] + lt[:-span])), slope
-
-
-def local_slopes_vs_loss(tau: np.ndarray, loss: np.ndarray, span: int = 4
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`smoothed_local_slopes` against the loss at the same mid-points (geometric mean
-    of the two ends): the local exponent as a function of L does not depend on how fast the
-    optimiser moves along the curve, so Adam, SGD and the ansatz can be compared directly."""
-    ok = np.isfinite(loss) & (loss > 0) & (tau > 0)
-    lt, ll = np.log(tau[ok]), np.log(loss[ok])
-    if lt.size <= span:
-        return np.zeros(0), np.zeros(0)
-    slope = -(ll[span:] - ll[:-span]) / (lt[span:] - lt[:-span])
-    return np.exp(0.5 * (ll[span:] + ll[:-span])), slope
-
-
 def collapse_r2(curves: Sequence[tuple[np.ndarray, np.ndarray]], degree: int = 3) -> float:
     """How well several curves ``(x, L)`` fall on *one* curve: R² of a single polynomial of
     degree ``degree`` in ``log x`` fitted to ``log L`` of all points together. Curves that
@@ -337,7 +306,7 @@ def decay_shape(tau: np.ndarray, loss: np.ndarray, loss_floor: float = 1e-9,
     pw = stats.linregress(np.log(t), np.log(y))
     out.update(r2_exponential=float(lin.rvalue**2), r2_power=float(pw.rvalue**2),
                rate=float(-lin.slope), power_exponent=float(-pw.slope),
-               last_local_exponent=float(-np.log(y[-1] / y[-2]) / np.log(t[-1] / t[-2])),
+               last_local_exponent=float(local_slopes(t[-2:], y[-2:])[1][0]),
                loss_drop_decades=float(np.log10(y[0] / y[-1])))
     return out
 

@@ -9,12 +9,14 @@ A linear head reads an RMS-normalised Gaussian input and produces ``V`` logits (
     loss            L = KL(softmax(t) ‖ softmax(s))  (batch mean)
 
 With nn.Linear's init every teacher logit has variance 1/3, so the teacher's inverse temperature
-(the logit scale the paper calls β*) is ``1/(√3 T)``. For a linear head the gradient of the KL is
-one line (derived in the chapter, checked against autograd in the tests)::
+(the logit scale the paper calls β*) is ``1/(√3 T)``. :func:`kl_to_teacher` is the one loss; for
+a linear head its gradient is one line, what the batched sweep computes
+(:func:`lib.one_third.sweep.head_gradient`, checked against autograd of :func:`kl_to_teacher`
+in the tests)::
 
     dL/dW = (softmax(s) − softmax(t))ᵀ x̂ / B
 
-Batched versions carry a leading member dimension ``M``: ``W`` is ``(M, V, d)``.
+The sweep carries a leading member dimension ``M``: ``W`` is ``(M, V, d)``.
 """
 
 from __future__ import annotations
@@ -41,33 +43,16 @@ def teacher_weight(seed: int, n_embd: int = 32, vocab_size: int = 128) -> torch.
     return (torch.rand(vocab_size, n_embd, generator=g) * 2 - 1) * bound  # (V, d)
 
 
-def beta_star(temperature: float) -> float:
-    """The teacher's inverse temperature: the std of its logits, ``1/(√3 T)`` at this init."""
-    return 1.0 / (math.sqrt(3.0) * temperature)
-
-
 def kl_to_teacher(t_logits: torch.Tensor, s_logits: torch.Tensor) -> torch.Tensor:
     """``KL(softmax(t) ‖ softmax(s))`` averaged over the batch (dimension −2).
 
     Shapes ``(..., B, V)`` -> ``(...)``. Equals ``F.kl_div(log_softmax(s), log_softmax(t),
-    reduction='batchmean', log_target=True)`` for 2-D inputs, the authors' loss.
+    reduction='batchmean', log_target=True)`` for 2-D inputs, the authors' loss. The reference
+    run (:func:`lib.one_third.sweep.train_alone`) trains on it by autograd.
     """
     log_p = F.log_softmax(t_logits, dim=-1)  # (..., B, V)
     log_q = F.log_softmax(s_logits, dim=-1)  # (..., B, V)
     return (log_p.exp() * (log_p - log_q)).sum(-1).mean(-1)  # (...)
-
-
-def softmax_kl_grad(q: torch.Tensor, p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Analytic ``dL/dW`` of :func:`kl_to_teacher` for student logits ``s = W x̂``.
-
-    ``q = softmax(s)`` and ``p = softmax(t)`` are ``(M, B, V)`` (or broadcastable), ``x`` is the
-    normalised input ``(M, B, d)`` or ``(B, d)``; returns ``(M, V, d)``. From
-    ``dL/ds_bv = (q_bv − p_bv)/B`` and ``ds_bv/dW_vj = x̂_bj``.
-    """
-    diff = q - p  # (M, B, V)
-    if x.dim() == 2:
-        return torch.einsum("mbv,bd->mvd", diff, x) / x.shape[0]  # (M, V, d)
-    return torch.einsum("mbv,mbd->mvd", diff, x) / x.shape[-2]  # (M, V, d)
 
 
 class Head(nn.Module):

@@ -1,8 +1,10 @@
 """The batched learning-rate × temperature × seed sweep of the softmax head, and its reference.
 
 Every member (optimizer, lr, T, seed) is one slice of a ``(M, V, d)`` weight tensor trained in
-the same step, with the analytic gradient of :func:`lib.one_third.model.softmax_kl_grad` and a
-per-member learning rate (``lib.core.ensemble.BatchedAdam`` / ``BatchedSGD``). What members share:
+the same step, with the analytic gradient of :func:`lib.one_third.model.kl_to_teacher`
+(:func:`head_gradient`) and a per-member learning rate (``lib.core.ensemble.BatchedAdam`` /
+``BatchedSGD``); the names, chunk planner and seeds are the shared ones of
+:mod:`lib.core.sweep`. What members share:
 
 - **data**: every seed has its own stream of fresh Gaussian batches (one generator per seed), and
   the members of one seed (different lr and T) see the *same* batches. Members of different seeds
@@ -15,7 +17,7 @@ is logged at ``n_logs`` geometrically spaced steps into a preallocated tensor, n
 ``.item()`` inside the step loop. Dynamic time is ``τ = Σ_t η_t = lr · t`` (constant lr).
 
 Chunking: on CUDA the whole sweep is one program; on a CPU members run in chunks of
-:func:`cpu_chunk` = 4 members per thread. Measured with ``benchmarks/bench_one_third.py``
+:func:`cpu_chunk_members` = 4 members per thread. Measured with ``benchmarks/bench_one_third.py``
 (single thread, B = 1024, V = 128): chunks of 4 / 8 / 16 / 32 members cost about
 0.55 / 0.6 / 0.65 / 0.8 ms per member-step, against 3–5 ms for the one-model loop with
 torch.optim and autograd. Four members' probabilities (B × 4V floats = 2 MB) fit one core's
@@ -34,14 +36,14 @@ import pandas as pd
 import torch
 
 from lib.core.divergence import finite_members
-from lib.core.ensemble import chunk_size_for, make_optimizer, run_chunked
-from lib.one_third.model import Head, flush_denormals, rmsnorm, teacher_weight
+from lib.core.ensemble import make_optimizer
+from lib.core.sweep import generator, plan_chunks
+from lib.one_third.model import Head, flush_denormals, kl_to_teacher, rmsnorm, teacher_weight
 
 CPU_CHUNK_PER_THREAD = 4  # members per CPU thread in a chunk; see the module docstring
 
 # Random streams per seed: the teacher uses ``seed`` itself (lib.one_third.model.teacher_weight);
-# training and test data use these offsets, so no stream is reused for another purpose.
-_TRAIN_STREAM, _TEST_STREAM = 1_000_003, 2_000_003
+# training and test data draw from :func:`lib.core.sweep.generator` (seed, "train" / "test").
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def _close(a: object, b: object) -> bool:
     return a == b
 
 
-def cpu_chunk() -> int:
+def cpu_chunk_members() -> int:
     """Members per chunk on a CPU: :data:`CPU_CHUNK_PER_THREAD` per torch thread."""
     return CPU_CHUNK_PER_THREAD * torch.get_num_threads()
 
@@ -155,10 +157,6 @@ def grid_members(
 
 
 # ---- the batched program -----------------------------------------------------------------
-
-
-def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(int(seed) + stream)
 
 
 def _logsumexp(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -181,7 +179,7 @@ def head_gradient(x: torch.Tensor, t_w: torch.Tensor, w: torch.Tensor,
     return student - teacher[local]  # (M, V, d)
 
 
-class _Chunk:
+class ChunkProblem:
     """The fixed parts of one batched program: members sorted by (seed, T, lr), and per seed the
     slice of members, its (seed, T) teacher groups and its two random streams.
 
@@ -208,8 +206,8 @@ class _Chunk:
             local = torch.tensor([gidx.index(self.groups.index((s, self.members[i].temperature)))
                                   for i in idx], device=device)
             self.segments.append((slice(idx[0], idx[-1] + 1), slice(gidx[0], gidx[-1] + 1), local))
-        self.train_gens = [_generator(s, _TRAIN_STREAM, device) for s in self.seeds]
-        self.test_gens = [_generator(s, _TEST_STREAM, device) for s in self.seeds]
+        self.train_gens = [generator(s, "train", device=device) for s in self.seeds]
+        self.test_gens = [generator(s, "test", device=device) for s in self.seeds]
 
     def _batch(self, gen: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         cfg = self.cfg
@@ -276,7 +274,7 @@ def train_chunk(members: Sequence[Member], cfg: SweepConfig,
     names = {m.optimizer for m in members}
     if len(names) != 1:
         raise ValueError(f"a chunk trains one optimiser, got {sorted(names)}")
-    chunk = _Chunk(members, cfg, device)
+    chunk = ChunkProblem(members, cfg, device)
     M, K = len(members), len(cfg.log_steps())
     weight = torch.zeros(M, cfg.vocab_size, cfg.n_embd, device=device)  # (M, V, d) zero init
     grad = torch.empty_like(weight)  # (M, V, d)
@@ -295,23 +293,26 @@ def train_chunk(members: Sequence[Member], cfg: SweepConfig,
     return chunk.result(*logs, finite=finite_members(weight).cpu().numpy())
 
 
-def run_sweep(members: Sequence[Member], cfg: SweepConfig, device: torch.device | str = "cpu",
-              chunk_size: int | None = None) -> SweepResult:
-    """Train every member, in device-sized chunks (all at once on CUDA, :func:`cpu_chunk` on a
-    CPU); members are grouped by optimiser, seed and temperature so a chunk shares data and
-    teachers. Returns the results in the order of ``members``."""
+def plan(members: Sequence[Member], chunk_members: int, device: torch.device | str
+         ) -> list[list[int]]:
+    """This topic's use of :func:`lib.core.sweep.plan_chunks`: one optimiser per chunk, members
+    sorted by seed, temperature and lr (so a chunk shares data and teachers), at most
+    ``chunk_members`` (0: all on CUDA, :func:`cpu_chunk_members` on a CPU)."""
+    return plan_chunks(members, chunk_members, device, cpu_chunk_members(),
+                       group=lambda m: m.optimizer, order=lambda m: (m.seed, m.temperature, m.lr))
+
+
+def train_sweep(members: Sequence[Member], cfg: SweepConfig, device: torch.device | str = "cpu",
+                chunk_members: int = 0) -> SweepResult:
+    """Train every member in chunks of at most ``chunk_members`` (0: all at once on CUDA,
+    :func:`cpu_chunk_members` on a CPU); a chunk holds one optimiser, its members sorted by
+    seed, temperature and lr so it shares data and teachers. Results in the order of
+    ``members``."""
     device = torch.device(device)
     if len(set(members)) != len(members):
-        raise ValueError("run_sweep: members must be distinct")
-    order = sorted(range(len(members)), key=lambda i: (
-        members[i].optimizer, members[i].seed, members[i].temperature, members[i].lr))
-    parts: list[SweepResult] = []
-    for name in sorted({m.optimizer for m in members}):
-        mine = [members[i] for i in order if members[i].optimizer == name]
-        size = chunk_size or chunk_size_for(device, len(mine), cpu_chunk())
-        chunk_results = run_chunked(mine, lambda c: [train_chunk(c, cfg, device)], size,
-                                    desc=f"{name} sweep")
-        parts.extend(chunk_results)
+        raise ValueError("train_sweep: members must be distinct")
+    parts = [train_chunk([members[i] for i in idx], cfg, device)
+             for idx in plan(members, chunk_members, device)]
     result = SweepResult.concat(parts)
     position = {m: i for i, m in enumerate(result.members)}
     return result.take([position[m] for m in members])
@@ -323,12 +324,11 @@ def run_sweep(members: Sequence[Member], cfg: SweepConfig, device: torch.device 
 def train_alone(member: Member, cfg: SweepConfig,
                 device: torch.device | str = "cpu") -> SweepResult:
     """Train one member the authors' way (``exp/exp-1.py``): a teacher and a zero-initialised
-    student ``Head``, ``torch.optim.Adam``/``SGD``, autograd on ``F.kl_div``. It draws the same
+    student ``Head``, ``torch.optim.Adam``/``SGD``, autograd on
+    :func:`lib.one_third.model.kl_to_teacher` (the authors' ``F.kl_div``). It draws the same
     batches as the sweep (same per-seed streams), so member k of a sweep must equal it."""
-    import torch.nn.functional as F
-
     device = torch.device(device)
-    chunk = _Chunk([member], cfg, device)  # only for its test stream and evaluation
+    chunk = ChunkProblem([member], cfg, device)  # only for its test stream and evaluation
     teacher = Head(cfg.n_embd, cfg.vocab_size).to(device)
     student = Head(cfg.n_embd, cfg.vocab_size).to(device)
     with torch.no_grad():
@@ -336,15 +336,14 @@ def train_alone(member: Member, cfg: SweepConfig,
         student.head.weight.zero_()
     cls = torch.optim.Adam if member.optimizer == "adam" else torch.optim.SGD
     opt = cls(student.parameters(), lr=member.lr)
-    gen = _generator(member.seed, _TRAIN_STREAM, device)
+    gen = generator(member.seed, "train", device=device)
     logs = torch.zeros(3, 1, len(cfg.log_steps()), dtype=torch.float64, device=device)
     log_at = {int(s): k for k, s in enumerate(cfg.log_steps())}
     for step in range(1, cfg.steps + 1):
         x = torch.randn(cfg.batch_size, cfg.n_embd, generator=gen, device=device)  # (B, d)
         with torch.no_grad():
-            t_log_probs = F.log_softmax(teacher(x, member.temperature), dim=-1)  # (B, V)
-        s_log_probs = F.log_softmax(student(x), dim=-1)  # (B, V)
-        loss = F.kl_div(s_log_probs, t_log_probs, reduction="batchmean", log_target=True)
+            t_logits = teacher(x, member.temperature)  # (B, V)
+        loss = kl_to_teacher(t_logits, student(x))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -118,14 +118,6 @@ class AlignedAnsatz:
         kappa = 1.0 / self.vocab_size if kappa is None else kappa
         return float(2.0 * kappa * self.energy_variance([beta_star]).mean())
 
-    def free_energy(self, betas: np.ndarray) -> np.ndarray:
-        """``F(β) = −ln Z/β``, block means ``(n_blocks, K)`` (β > 0)."""
-        log_z, _ = self.stats(betas)
-        return -log_z / np.asarray(betas, float)
-
-    def internal_energy(self, betas: np.ndarray) -> np.ndarray:
-        return self.stats(betas)[1]
-
     def loss_and_grad(self, betas: np.ndarray, beta_star: float
                       ) -> tuple[np.ndarray, np.ndarray]:
         """``L(β) = U(β*)(β − β*) + β*F(β*) − βF(β)`` and ``dL/dβ = U(β*) − U(β)`` (≤ 0 below
@@ -134,12 +126,6 @@ class AlignedAnsatz:
         log_z, energy = self.stats(betas)
         log_z_star, u_star = self.stats([beta_star])
         return u_star * (betas - beta_star) - log_z_star + log_z, u_star - energy
-
-    def loss(self, betas: np.ndarray, beta_star: float) -> np.ndarray:
-        return self.loss_and_grad(betas, beta_star)[0]
-
-    def grad(self, betas: np.ndarray, beta_star: float) -> np.ndarray:
-        return self.loss_and_grad(betas, beta_star)[1]
 
     def entropy(self, betas: np.ndarray) -> np.ndarray:
         """Entropy of softmax(β z), ``S = ln Z + β U``, block means ``(n_blocks, K)``."""
@@ -154,16 +140,6 @@ class AlignedAnsatz:
 
         return float(brentq(lambda b: self.entropy([b]).mean() - target, 0.0, upper,
                             xtol=1e-6))
-
-    def kl_direct(self, betas: np.ndarray, beta_star: float) -> np.ndarray:
-        """``KL(softmax(β* z) ‖ softmax(β z))`` computed directly (to test :meth:`loss`)."""
-        log_p = torch.log_softmax(beta_star * self.z, dim=-1)  # (n, V)
-        out = np.empty((self.n_blocks, np.size(betas)))
-        for k, beta in enumerate(np.atleast_1d(betas)):
-            log_q = torch.log_softmax(beta * self.z, dim=-1)  # (n, V)
-            kl = (log_p.exp() * (log_p - log_q)).sum(-1)  # (n,)
-            out[:, k] = kl.view(self.n_blocks, -1).mean(1).cpu().numpy()
-        return out
 
     # ---- exponents of L and −dL/dβ in β -------------------------------------------------
 
@@ -244,8 +220,3 @@ def window_exponent(tau: np.ndarray, loss: np.ndarray, window: tuple[float, floa
     grid = np.geomspace(lo, hi, n_points)
     log_l = np.interp(np.log(grid), np.log(tau), np.log(loss))
     return fit_loglog(grid, np.exp(log_l)).exponent
-
-
-def local_exponent(tau: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``−d ln L / d ln τ`` along a smooth curve, at each point (centred differences)."""
-    return tau, -np.gradient(np.log(loss), np.log(tau))

@@ -29,7 +29,8 @@ import pandas as pd
 import torch
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-from lib.core.ensemble import BatchedAdam, _per_member, chunks
+from lib.core.ensemble import BatchedAdam, _per_member
+from lib.core.sweep import plan_chunks
 from lib.real.gpt import GPT
 from lib.real.train import (
     FamilyResult,
@@ -185,8 +186,8 @@ def train_family_batched(members: Sequence[Member], data: TokenData, cfg: TrainC
         if device.type == "cuda":
             size = members_that_fit(group, data.vocab_size, cfg,
                                     torch.cuda.mem_get_info(device)[0] // 4)
-        for chunk in chunks(group, size):
-            for r in train_group(chunk, data, cfg, device):
+        for idx in plan_chunks(group, size, device, cpu_default=size):
+            for r in train_group([group[i] for i in idx], data, cfg, device):
                 done[r.member] = r
     return FamilyResult(cfg, [done[m] for m in members])
 

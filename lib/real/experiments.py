@@ -1,16 +1,17 @@
-"""The page's pipeline in a few calls: text and tokenizer from the parameters, the GPT family,
-and SmolLM2's held-out windows. The chapters' "Real models" sections call these through
-:mod:`lib.real.section`."""
+"""The real-model pipeline in a few calls: text and tokenizer from the family parameters, the GPT
+family, held-out windows under SmolLM2's tokenizer, and an LM's loss on them. The chapters'
+"Real models" sections call these through :mod:`lib.real.section`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from lib.real.batched import train_family_batched
 from lib.real.corpora import Split, load_documents, split_documents, take_text
-from lib.real.params import RealParams
+from lib.real.family import FamilyParams
 from lib.real.tokenizer import TextTokenizer, train_tokenizer
 from lib.real.train import FamilyResult, TokenData, TrainConfig, family_grid, train_family
 
@@ -24,7 +25,7 @@ class Text:
     heldout_text: str
 
 
-def prepare_text(P: RealParams) -> Text:
+def prepare_text(P: FamilyParams) -> Text:
     """Read the corpora, split by document, train the tokenizer on train text only, and
     tokenise the train and held-out samples."""
     split = split_documents(load_documents(tuple(P.corpora)), P.heldout_fraction)
@@ -43,18 +44,19 @@ def prepare_text(P: RealParams) -> Text:
     return Text(split, tok, data, train_text, heldout_text)
 
 
-def train_config(P: RealParams) -> TrainConfig:
+def train_config(P: FamilyParams) -> TrainConfig:
     return TrainConfig(steps=P.steps, batch_size=P.batch_size, block_size=P.block_size,
                        lr=P.lr, warmup_steps=P.warmup_steps, schedule=P.schedule,
                        n_evals=P.n_evals, eval_windows=P.eval_windows)
 
 
-def run_family(P: RealParams, data: TokenData, device: torch.device) -> FamilyResult:
-    """Train the (width × depth × seed) family: one member after another, or stacked into one
-    program per width or per architecture (``P.family_batching``; ``auto`` loops on a CPU, where
-    ``benchmarks/bench_real.py`` measures the loop faster for these sizes, and stacks per width
-    on CUDA)."""
-    members = family_grid(P.widths, P.depths, [P.seed + s for s in range(P.n_seeds)])
+def run_family(P: FamilyParams, seed: int, data: TokenData, device: torch.device
+               ) -> FamilyResult:
+    """Train the (width × depth × seed) family, seeds ``seed, seed + 1, …``: one member after
+    another, or stacked into one program per width or per architecture (``P.family_batching``;
+    ``auto`` loops on a CPU, where ``benchmarks/bench_real.py`` measures the loop faster for
+    these sizes, and stacks per width on CUDA)."""
+    members = family_grid(P.widths, P.depths, [seed + s for s in range(P.n_seeds)])
     mode, cfg = P.family_batching, train_config(P)
     if mode == "auto":
         mode = "width" if device.type == "cuda" else "loop"
@@ -73,3 +75,17 @@ def lm_windows(tokenizer, text: str, n_windows: int, length: int) -> tuple[torch
     starts = torch.linspace(0, ids.numel() - length, n_windows).long()  # (W,)
     windows = ids[starts[:, None] + torch.arange(length)]  # (W, T)
     return windows, len(text.encode("utf-8")) / ids.numel()
+
+
+@torch.no_grad()
+def lm_loss(model, windows: torch.Tensor, batch: int = 4) -> float:
+    """Mean next-token loss (nats per token) of an HF causal LM on windows (W, T)."""
+    total, count = 0.0, 0
+    for i in range(0, windows.shape[0], batch):
+        ids = windows[i:i + batch]
+        logits = model(ids, use_cache=False).logits  # (b, T, V)
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                               ids[:, 1:].reshape(-1), reduction="sum")
+        total += float(loss)
+        count += ids[:, 1:].numel()
+    return total / count

@@ -1,14 +1,18 @@
 """What a chapter's "Real models" section needs, built on first use and timed.
 
-Each chapter's section makes one :class:`RealSection` from its parameters and asks for what it
-uses: the text and tokenizer, the shared GPT family (:mod:`lib.real.family_cache`), SmolLM2 and
-held-out windows for its probes. Nothing is loaded that the section does not ask for, and
-:meth:`RealSection.finish` writes the section's cost (wall and CPU seconds, and whether the family
-was trained here or read from the cache) to ``real_section_times.csv`` for the Performance page.
+Each chapter's section makes one :class:`RealSection` from its run and, if it reads the GPT
+family, the resolved family parameters (:func:`lib.real.family.resolve_family`), and asks for
+what it uses: the text and tokenizer, the shared GPT family (:mod:`lib.real.family_cache`),
+SmolLM2 and held-out windows for its probes. Nothing is loaded that the section does not ask
+for. The resolved family parameters are written to ``real_family.json``, and
+:meth:`RealSection.finish` writes the section's cost (wall and CPU seconds, and whether
+the family was trained here or read from the cache) to ``real_section_times.csv`` for the
+Performance page.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from functools import cached_property
 from typing import Any
@@ -18,39 +22,58 @@ import torch
 
 from lib.core.chapter import ChapterRun
 from lib.core.claims import VERDICT_WORD
-from lib.core.params import ChapterParams
 from lib.real import assets
-from lib.real.analysis import ci_text
 from lib.real.experiments import Text, lm_windows, prepare_text, run_family
+from lib.real.family import FamilyParams
 from lib.real.family_cache import shared_family
-from lib.real.params import RealParams, real_view
 from lib.real.train import FamilyResult
 
 WORD = VERDICT_WORD  # the one vocabulary of lib/core/claims.py
 
 
+def ci_text(low: float, high: float, fmt: str = ".2f") -> str:
+    """``[low, high]`` formatted, or ``(no CI)`` when either bound is missing."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "(no CI)"
+    return f"[{low:{fmt}}, {high:{fmt}}]"
+
+
 class RealSection:
     """Lazily built assets of one chapter's real-model section (see the module docstring)."""
 
-    def __init__(self, run: ChapterRun, params: ChapterParams):
+    def __init__(self, run: ChapterRun, family: FamilyParams | None = None):
         self.run = run
-        self.P: RealParams = real_view(params)
+        self._family_params = family
+        self.seed: int = run.params.seed
         self.device: torch.device = run.device
         self._t0 = (time.time(), time.process_time())
         self.family_cached: bool | None = None
         self.family_seconds = 0.0
-        assets.require("smollm2", *self.P.corpora)  # a clear message if not fetched
+        self._probes: dict[tuple[int, int], tuple[torch.Tensor, float]] = {}
+        corpora = family.corpora if family is not None else []
+        assets.require("smollm2", *corpora)  # a clear message if not fetched
+        if family is not None:  # provenance: the resolved family, not only its overrides
+            run.save_json("real_family", family.model_dump() | {"seed": self.seed})
+
+    @property
+    def family_params(self) -> FamilyParams:
+        """The family parameters (a section built without them cannot read text or family)."""
+        if self._family_params is None:
+            raise ValueError("this section was built without family parameters: pass "
+                             "RealSection(run, resolve_family(params.profile, params.family))")
+        return self._family_params
 
     @cached_property
     def text(self) -> Text:
         """Corpora split by document, the tokenizer trained on train text, token streams."""
-        return prepare_text(self.P)
+        return prepare_text(self.family_params)
 
     @cached_property
     def family(self) -> FamilyResult:
         """The (width × depth × seed) GPT family, trained once per key and shared."""
         family, self.family_cached = shared_family(
-            self.P, self.device, lambda: run_family(self.P, self.text.data, self.device))
+            self.family_params, self.seed, self.device,
+            lambda: run_family(self.family_params, self.seed, self.text.data, self.device))
         self.family_seconds = sum(r.seconds for r in family.members)
         return family
 
@@ -67,12 +90,14 @@ class RealSection:
         model, tok = load_smollm2(self.device)
         return model, tok, describe(model)
 
-    @cached_property
-    def probe(self) -> tuple[torch.Tensor, float]:
-        """Held-out windows under SmolLM2's tokenizer (W, T) on the device, and bytes/token."""
-        ids, bytes_per_token = lm_windows(self.smollm2[1], self.text.heldout_text,
-                                          self.P.probe_windows, self.P.probe_length)
-        return ids.to(self.device), bytes_per_token
+    def probe(self, windows: int, length: int) -> tuple[torch.Tensor, float]:
+        """``windows`` held-out windows of ``length`` tokens under SmolLM2's tokenizer (W, T) on
+        the device, and bytes per token (built once per shape)."""
+        if (windows, length) not in self._probes:
+            ids, bytes_per_token = lm_windows(self.smollm2[1], self.text.heldout_text, windows,
+                                              length)
+            self._probes[windows, length] = ids.to(self.device), bytes_per_token
+        return self._probes[windows, length]
 
     def glue_ci(self, key: str, b: tuple[float, float, float], fmt: str = ".2f") -> None:
         """Glue an estimate under ``key`` and its CI text under ``key_ci``."""

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lib.core.fit import half_checkpoint
 from lib.real.gpt import GPT, GPTConfig
 
 
@@ -258,3 +259,13 @@ def train_family(members: Sequence[Member], data: TokenData, cfg: TrainConfig,
 def family_grid(widths: Sequence[int], depths: Sequence[int], seeds: Sequence[int]
                 ) -> list[Member]:
     return [Member(w, d, s) for s in seeds for w in widths for d in depths]
+
+
+def half_run_step(steps: Iterable[int]) -> int:
+    """The evaluation step nearest half the last one, on a log scale
+    (:func:`lib.core.fit.half_checkpoint`): where a chapter's convergence check recomputes an
+    exponent of the family (``steps``: the evaluation steps, e.g. ``frame.step`` or
+    ``eval_steps(cfg)``)."""
+    s = np.unique(np.asarray(list(steps), float))
+    s = s[s > 0]
+    return int(s[half_checkpoint(s)])

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from lib.core.claims import Premise
-from lib.core.fit import Interval, exponent_interval, fit_loglog, local_slopes, t_interval
+from lib.core.fit import Interval, exponent_interval, fit_loglog, t_interval
+from lib.core.report import geometric_mean, local_slopes
 from lib.superposition.sweep import SweepResult, member_p
 from lib.superposition.theory import mean_squared_overlap, phi_half, row_norms, weak_loss
 
@@ -70,7 +71,7 @@ def width_exponent(frame: pd.DataFrame, min_width: int = 0,
     x, y = loss_matrix(sub, value)
     iv = exponent_interval(x, y)
     ok = np.isfinite(y).all(axis=0)
-    gm = np.exp(np.log(y[:, ok]).mean(axis=0))
+    gm = geometric_mean(y[:, ok])
     r2 = fit_loglog(x[ok], gm).r2 if ok.sum() >= 3 else float("nan")
     return iv, r2
 
@@ -148,7 +149,7 @@ def local_slope_frame(frame: pd.DataFrame, group: str = "law") -> pd.DataFrame:
     out = []
     for name, sub in frame.groupby(group, sort=False):
         x, y = loss_matrix(sub)
-        gm = np.exp(np.nanmean(np.log(np.where(y > 0, y, np.nan)), axis=0))
+        gm = geometric_mean(y)
         ok = np.isfinite(gm)
         if ok.sum() < 2:
             continue
@@ -164,7 +165,7 @@ def phase_frame(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (gamma, alpha), sub in frame.groupby(["gamma", "alpha"]):
         x, y = loss_matrix(sub)
-        gm = np.exp(np.nanmean(np.log(np.where(y > 0, y, np.nan)), axis=0))
+        gm = geometric_mean(y)
         ok = np.isfinite(gm)
         if ok.sum() >= 3:
             fit = fit_loglog(x[ok], gm[ok])
@@ -174,23 +175,3 @@ def phase_frame(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append({"gamma": gamma, "alpha": alpha, "exponent": expo, "r2": r2,
                      "phi_half": float(sub["phi_half"].mean())})
     return pd.DataFrame(rows)
-
-
-def ci_text(low: float | None, high: float | None, fmt: str = ".2f") -> str:
-    """'[low, high]' for prose and tables ('[no interval]' when there is none)."""
-    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
-        return "[no interval]"
-    return f"[{low:{fmt}}, {high:{fmt}}]"
-
-
-def verdict_summary(verdicts: dict[str, str]) -> str:
-    """'held for A, B; partly for C' from a {name: verdict} mapping (prose for the page)."""
-    order = ["held", "partly", "not_held", "not_reached", "fit_failed"]
-    words = {"held": "held", "partly": "partly held", "not_held": "did not hold",
-             "not_reached": "was not reached", "fit_failed": "could not be fitted"}
-    parts = []
-    for v in order:
-        names = [k for k, val in verdicts.items() if val == v]
-        if names:
-            parts.append(f"{words[v]} for {', '.join(names)}")
-    return "; ".join(parts)

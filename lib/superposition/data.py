@@ -9,7 +9,7 @@ sample has about one active feature: a batch is sparse, and the book draws it as
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -44,19 +44,31 @@ def frequencies(law: str, n: int, alpha: float = 1.0, scale: float = 400.0) -> t
 @dataclass(frozen=True)
 class SparseBatch:
     """A batch of ``size`` samples stored by its nonzero entries: ``x[rows[k], cols[k]] =
-    vals[k]``. ``rows`` index samples, ``cols`` features (each pair appears once)."""
+    vals[k]``. ``rows`` index samples, ``cols`` features (each pair appears once). With
+    ``member`` set, entry ``k`` belongs to member ``member[k]`` only (one batch per member,
+    :func:`stack_batches`); without, every member sees the whole batch."""
 
     rows: torch.Tensor  # (nnz,) int64
     cols: torch.Tensor  # (nnz,) int64
     vals: torch.Tensor  # (nnz,) float
     size: int
     n: int
+    member: torch.Tensor | None = None  # (nnz,) int64
 
     def dense(self) -> torch.Tensor:
         """The ``(size, n)`` matrix (for the one-model loop and for tests)."""
         x = self.vals.new_zeros(self.size, self.n)
         x[self.rows, self.cols] = self.vals
         return x
+
+
+def stack_batches(batches: Sequence[SparseBatch]) -> SparseBatch:
+    """One batch per member (equal ``size`` and ``n``) as one batch whose entries carry their
+    member's index."""
+    member = torch.cat([torch.full_like(b.rows, k) for k, b in enumerate(batches)])
+    return SparseBatch(torch.cat([b.rows for b in batches]), torch.cat([b.cols for b in batches]),
+                       torch.cat([b.vals for b in batches]), batches[0].size, batches[0].n,
+                       member)
 
 
 def sample_sparse(

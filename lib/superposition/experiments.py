@@ -3,34 +3,22 @@ with which shared settings. Each function returns the trained results and a tidy
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import pandas as pd
 import torch
 
+from lib.superposition import dynamics
 from lib.superposition.analysis import results_frame
-from lib.superposition.dynamics import DynamicsConfig, DynamicsRun, run_dynamics
 from lib.superposition.params import SuperpositionParams
-from lib.superposition.sweep import Member, SweepResult, TrainConfig, chunk_size, train_sweep
+from lib.superposition.sweep import Member, SweepConfig, SweepResult, train_sweep
 
 
-@dataclass
-class Sweep:
-    """A trained sweep: its config, per-member results, the tidy frame, and CPU seconds."""
-
-    cfg: TrainConfig
-    results: list[SweepResult]
-    frame: pd.DataFrame
-
-
-def train_config(P: SuperpositionParams, which: str) -> TrainConfig:
+def sweep_config(P: SuperpositionParams, which: str) -> SweepConfig:
     """The shared settings of the 'strong', 'weak' or 'phase' sweep."""
     if which == "phase":
         n, batch, steps, rule = P.phase_n_features, P.phase_batch, P.phase_steps, "exp10"
     else:
         n, batch, steps = P.n_features, P.batch, P.steps
         rule = P.strong_lr_rule if which == "strong" else P.weak_lr_rule
-    return TrainConfig(n=n, batch=batch, steps=steps, lr_rule=rule,
+    return SweepConfig(n=n, batch=batch, steps=steps, lr_rule=rule,
                        final_window=max(1, steps // 10), init_seed=P.seed,
                        data_seed=P.seed + 1)
 
@@ -56,25 +44,27 @@ def phase_members(P: SuperpositionParams) -> list[Member]:
 
 
 def run_sweep(P: SuperpositionParams, which: str, device: torch.device,
-              overlaps: bool = False) -> Sweep:
+              overlaps: bool = False) -> SweepResult:
     """Train the 'strong', 'weak' or 'phase' sweep in chunks and tabulate it."""
     members = {"strong": strong_members, "weak": weak_members, "phase": phase_members}[which](P)
-    cfg = train_config(P, which)
-    per_chunk = (P.cpu_chunk if device.type == "cpu"
-                 else chunk_size(device, cfg.n, cfg.batch, [m.width for m in members]))
-    results = train_sweep(members, cfg, device, max_members=per_chunk)
-    return Sweep(cfg, results, results_frame(results, cfg.n, overlaps=overlaps))
+    cfg = sweep_config(P, which)
+    result = train_sweep(members, cfg, device, P.chunk_members)
+    result.frame = results_frame(result.results, cfg.n, overlaps=overlaps)
+    return result
 
 
-def dynamics_config(P: SuperpositionParams, seed: int) -> DynamicsConfig:
-    return DynamicsConfig(n=P.dyn_features, bottleneck=P.dyn_bottleneck, batch=P.dyn_batch,
-                          steps=P.dyn_steps, seed=seed, reference_factor=P.dyn_reference_factor)
+def dynamics_config(P: SuperpositionParams) -> dynamics.DynamicsConfig:
+    return dynamics.DynamicsConfig(n=P.dyn_features, bottleneck=P.dyn_bottleneck,
+                                   batch=P.dyn_batch, steps=P.dyn_steps,
+                                   reference_factor=P.dyn_reference_factor)
 
 
-def run_dynamics_all(P: SuperpositionParams, device: torch.device) -> list[DynamicsRun]:
-    """Both arms of every (a, b) setting for every dynamics seed (seed recorded in ``.seed``)."""
-    out = []
-    settings = list(zip(P.dyn_a, P.dyn_b, strict=True))
-    for s in range(P.dyn_seeds):
-        out += run_dynamics(settings, dynamics_config(P, P.seed + s), device)
-    return out
+def dynamics_members(P: SuperpositionParams) -> list[dynamics.DynamicsMember]:
+    """Both arms of every (a, b) setting for every dynamics seed ``P.seed + s``."""
+    return dynamics.member_grid(list(zip(P.dyn_a, P.dyn_b, strict=True)),
+                                [P.seed + s for s in range(P.dyn_seeds)])
+
+
+def run_dynamics_all(P: SuperpositionParams, device: torch.device) -> list[dynamics.DynamicsRun]:
+    """The dynamics sweep (:func:`dynamics_members`), batched; one run per member."""
+    return dynamics.train_sweep(dynamics_members(P), dynamics_config(P), device, P.chunk_members)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from lib.core.params import ChapterParams, require
-from lib.real.params import RealSuperpositionFields, check_real
+from lib.real.family import FamilyOverrides, resolve_family
 
 Width = Annotated[int, Field(ge=2, le=4096)]
 Exponent = Annotated[float, Field(ge=0.0, le=4.0)]
@@ -15,7 +15,7 @@ Gamma = Annotated[float, Field(ge=-2.0, le=2.0)]
 LrRule = Literal["exp17", "exp17_x100", "exp10"]
 
 
-class SuperpositionParams(RealSuperpositionFields, ChapterParams):
+class SuperpositionParams(ChapterParams):
     """Sizes of the four experiments: strong-regime width sweep, weak-regime sweep, (γ, α)
     phase diagram, and the training-dynamics comparison."""
 
@@ -65,10 +65,29 @@ class SuperpositionParams(RealSuperpositionFields, ChapterParams):
     dyn_reference_factor: int = Field(4, ge=2, le=32,
                                       description="the superposition arm trains this many × "
                                                   "dyn_steps to measure its loss floor L_K")
-    cpu_chunk: int = Field(8, ge=1, le=256, description="members per chunk on CPU (measured)")
+    chunk_members: int = Field(0, ge=0, le=1_000_000,
+                               description="members per batched program; 0 = automatic: all "
+                                           "on CUDA (within memory), the measured size on CPU")
+
+    # ---- Real models section: the shared GPT family, and this section's own knobs ----
+    family: FamilyOverrides = Field(
+        {}, description="overrides of book/params/family/<profile>.yaml, the GPT family every "
+                        "Real models section shares (e.g. {steps: 600})")
+    real_overlap_rows: int = Field(
+        4096, ge=0, le=1_000_000,
+        description="LM-head rows per random subset for the overlap statistic (0: all 49,152)")
+    real_overlap_subsets: int = Field(4, ge=1, le=64,
+                                      description="independent row subsets (CI)")
+    real_n_boot: int = Field(500, ge=10, le=100_000, description="bootstrap resamples")
+    real_exponent_tol: float = Field(
+        0.2, gt=0.0, le=1.0,
+        description="relative tolerance (fraction of the paper's value) of the width and depth "
+                    "exponent claims")
 
     def check(self) -> None:
-        check_real(self)
+        family = resolve_family(self.profile, self.family)  # the shared GPT family, validated
+        require(len(family.widths) >= 3, "family",
+                f"the overlaps' width exponent needs at least 3 GPT widths, got {family.widths}")
         require(max(self.widths) < self.n_features, "widths",
                 f"every width must be below n_features = {self.n_features}")
         require(max(self.phase_widths) < self.phase_n_features, "phase_widths",

@@ -6,13 +6,14 @@ largest with zero columns, and trained in one tensor program (:func:`train_chunk
 data batch per step is shared by the members of a chunk (they differ by width, γ and init), the
 gradient is the hand-written one of :func:`lib.superposition.model.loss_and_grads`, the
 optimiser is :class:`lib.core.ensemble.BatchedAdam` with per-member learning rates preceded by
-the signed decay. :func:`train_loop` is the authors' way (one ``nn.Module`` at a time,
-``torch.optim``, autograd, dense data) for the benchmark and the tests.
+the signed decay. :func:`train_alone` is the authors' way (one ``nn.Module`` at a time,
+``torch.optim``, autograd, dense data) for the benchmark and the tests. Names, chunk planner and
+seeds are the shared ones of :mod:`lib.core.sweep`.
 
-Chunking (:func:`plan_chunks`): members are grouped by data stream, sorted by width and cut so
-that a chunk holds at most ``max_members`` and pads at most ``max_waste`` of extra columns. On
-CUDA the bound is memory (:func:`chunk_memory_bytes`); on a CPU it is a measured size
-(``benchmarks/bench_superposition.py``, numbers at :data:`CPU_CHUNK_MEMBERS`).
+Chunking (:func:`lib.core.sweep.plan_chunks`): members are grouped by data stream, sorted by
+width and cut so that a chunk holds at most ``chunk_members`` and pads at most ``max_waste`` of
+extra columns. On CUDA the bound is memory (:func:`chunk_memory_bytes`); on a CPU it is a
+measured size (``benchmarks/bench_superposition.py``, numbers at :data:`CPU_CHUNK_MEMBERS`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lib.core.divergence import finite_members
 from lib.core.ensemble import BatchedAdam
+from lib.core.sweep import generator, plan_chunks
 from lib.superposition.data import frequencies, sample_dense, sparse_stream
 from lib.superposition.model import FeatureRecovery, init_params, loss_and_grads
 from lib.superposition.optim import (
@@ -70,7 +73,7 @@ class Member:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class SweepConfig:
     """What every member of a sweep shares: n features, batch, steps, lr rule, logging."""
 
     n: int
@@ -84,8 +87,8 @@ class TrainConfig:
 
 
 @dataclass
-class SweepResult:
-    """Per-member outcome: the member, its training-loss curve (paper normalisation), the
+class MemberResult:
+    """One member's outcome: the member, its training-loss curve (paper normalisation), the
     final loss (mean of the last ``final_window`` steps), its trained ``W`` (n, m) and ``b``."""
 
     member: Member
@@ -97,27 +100,29 @@ class SweepResult:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass
+class SweepResult:
+    """A trained sweep: its shared settings, one :class:`MemberResult` per member (in the order
+    the members were given) and, once tabulated, its tidy frame."""
+
+    cfg: SweepConfig
+    results: list[MemberResult]
+    frame: pd.DataFrame | None = None
+
+
 # ---- seeds ------------------------------------------------------------------------------------
-
-
-def _mix(*parts: object) -> int:
-    """A deterministic 63-bit seed from the parts (no Python ``hash`` randomisation)."""
-    h = 1469598103934665603
-    for ch in repr(parts).encode():
-        h = ((h ^ ch) * 1099511628211) % 2**63
-    return h
 
 
 def member_init(member: Member, n: int, base: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The member's initial (W, b), float64 on the CPU, a function of (member, base) only, so
     the same model starts identically in any chunk, alone, or in the loop."""
-    g = torch.Generator().manual_seed(_mix("init", base, member.width, member.gamma,
-                                           member.stream))
-    return init_params(n, member.width, g)
+    return init_params(n, member.width,
+                       generator(base, "init", member.width, member.gamma, member.stream))
 
 
 def stream_generator(member: Member, base: int, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(_mix("data", base, member.stream))
+    """The data stream shared by the members of ``member.stream``."""
+    return generator(base, "data", member.stream, device=device)
 
 
 def member_p(member: Member, n: int) -> torch.Tensor:
@@ -127,29 +132,23 @@ def member_p(member: Member, n: int) -> torch.Tensor:
 # ---- planning chunks --------------------------------------------------------------------------
 
 
-def plan_chunks(
-    members: Sequence[Member], max_members: int, max_waste: float = CPU_MAX_WASTE
-) -> list[list[Member]]:
-    """Group members by data stream, sort by width, and cut into chunks of at most
-    ``max_members`` whose padded width wastes at most ``max_waste`` of the columns."""
-    by_stream: dict[tuple, list[Member]] = {}
-    for mem in members:
-        by_stream.setdefault(mem.stream, []).append(mem)
-    out: list[list[Member]] = []
-    for group in by_stream.values():
-        group = sorted(group, key=lambda x: (x.width, x.gamma))
-        cur: list[Member] = []
-        for mem in group:
-            trial = cur + [mem]
-            padded = len(trial) * max(x.width for x in trial)
-            used = sum(x.width for x in trial)
-            if cur and (len(trial) > max_members or padded > (1 + max_waste) * used):
-                out.append(cur)
-                trial = [mem]
-            cur = trial
-        if cur:
-            out.append(cur)
-    return out
+def padding_fits(chunk: Sequence[Member], max_waste: float = CPU_MAX_WASTE) -> bool:
+    """Whether padding ``chunk`` to its widest member wastes at most ``max_waste`` of the
+    columns actually used."""
+    return len(chunk) * max(m.width for m in chunk) <= (1 + max_waste) * sum(m.width
+                                                                          for m in chunk)
+
+
+def plan(members: Sequence[Member], cfg: SweepConfig, device: torch.device,
+         chunk_members: int = 0, max_waste: float = CPU_MAX_WASTE) -> list[list[int]]:
+    """This topic's use of :func:`lib.core.sweep.plan_chunks`: one data stream per chunk,
+    members sorted by width, padding within ``max_waste``; at most ``chunk_members`` (0: the
+    device's rule, :data:`CPU_CHUNK_MEMBERS` on a CPU, memory on CUDA)."""
+    return plan_chunks(members, chunk_members, device, CPU_CHUNK_MEMBERS,
+                       member_bytes=chunk_memory_bytes(cfg.n, cfg.batch,
+                                                       [max(m.width for m in members)]),
+                       group=lambda m: m.stream, order=lambda m: (m.width, m.gamma),
+                       fits=lambda c: padding_fits(c, max_waste))
 
 
 def chunk_memory_bytes(n: int, batch: int, widths: Sequence[int], dtype_bytes: int = 4,
@@ -174,27 +173,16 @@ def loop_memory_bytes(n: int, batch: int, m: int, dtype_bytes: int = 4) -> int:
     return (4 * (n * m + n) + 3 * batch * n + 2 * batch * m) * dtype_bytes + batch * n
 
 
-def chunk_size(device: torch.device, n: int, batch: int, widths: Sequence[int],
-               cpu_members: int = CPU_CHUNK_MEMBERS, mem_frac: float = 0.4) -> int:
-    """Members per chunk: the measured CPU size, or on CUDA as many as fit in ``mem_frac`` of
-    the free GPU memory (the whole sweep when it fits)."""
-    if device.type != "cuda":
-        return cpu_members
-    free, _ = torch.cuda.mem_get_info(device)
-    per = chunk_memory_bytes(n, batch, [max(widths)])
-    return max(1, min(len(widths), int(mem_frac * free // max(per, 1))))
-
-
 # ---- batched training -------------------------------------------------------------------------
 
 
 def train_chunk(
     chunk: Sequence[Member],
-    cfg: TrainConfig,
+    cfg: SweepConfig,
     device: torch.device,
     init: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     batches: Sequence | None = None,
-) -> list[SweepResult]:
+) -> list[MemberResult]:
     """Train the members of one chunk (same data stream) together; return one result each.
 
     ``init`` overrides the members' initial (W, b) and ``batches`` the data (a list of
@@ -237,13 +225,13 @@ def train_chunk(
     return _results(chunk, cfg, W, b, losses)
 
 
-def _results(chunk, cfg, W, b, losses) -> list[SweepResult]:
+def _results(chunk, cfg, W, b, losses) -> list[MemberResult]:
     ok = finite_members(losses) & finite_members(W)
     curves = losses.double().cpu().numpy()
     out = []
     for k, mem in enumerate(chunk):
         final = float(np.mean(curves[k, -cfg.final_window:]))
-        out.append(SweepResult(mem, curves[k], final if ok[k] else float("nan"),
+        out.append(MemberResult(mem, curves[k], final if ok[k] else float("nan"),
                                W[k, :, : mem.width].detach().double().cpu(),
                                b[k].detach().double().cpu(), bool(ok[k])))
     return out
@@ -251,31 +239,29 @@ def _results(chunk, cfg, W, b, losses) -> list[SweepResult]:
 
 def train_sweep(
     members: Sequence[Member],
-    cfg: TrainConfig,
+    cfg: SweepConfig,
     device: torch.device,
-    max_members: int | None = None,
+    chunk_members: int = 0,
     max_waste: float = CPU_MAX_WASTE,
-) -> list[SweepResult]:
-    """Train every member in chunks (:func:`plan_chunks`); results in the order of ``members``."""
-    if max_members is None:
-        max_members = chunk_size(device, cfg.n, cfg.batch, [m.width for m in members])
-    done: dict[Member, SweepResult] = {}
-    for chunk in plan_chunks(members, max_members, max_waste):
-        for res in train_chunk(chunk, cfg, device):
+) -> SweepResult:
+    """Train every member in chunks (:func:`plan`); results in the order of ``members``."""
+    done: dict[Member, MemberResult] = {}
+    for idx in plan(members, cfg, device, chunk_members, max_waste):
+        for res in train_chunk([members[i] for i in idx], cfg, device):
             done[res.member] = res
-    return [done[m] for m in members]
+    return SweepResult(cfg, [done[m] for m in members])
 
 
 # ---- the authors' way: one model at a time ---------------------------------------------------
 
 
-def train_loop(
+def train_alone(
     member: Member,
-    cfg: TrainConfig,
+    cfg: SweepConfig,
     device: torch.device,
     init: tuple[torch.Tensor, torch.Tensor] | None = None,
     dense_batches: Sequence[torch.Tensor] | None = None,
-) -> SweepResult:
+) -> MemberResult:
     """One model trained the authors' way (``exp/exp-17.py``): an ``nn.Module``, autograd on
     ``nn.MSELoss``, :class:`SignedAdamW` with two parameter groups, dense data drawn every step.
     """
@@ -307,6 +293,6 @@ def train_loop(
         opt.step()
         losses[step] = loss.detach() * n
     curve = losses.double().cpu().numpy()
-    return SweepResult(member, curve, float(np.mean(curve[-cfg.final_window:])),
+    return MemberResult(member, curve, float(np.mean(curve[-cfg.final_window:])),
                        model.W.detach().double().cpu(), model.b.detach().double().cpu(),
                        bool(np.isfinite(curve).all()))

@@ -31,10 +31,9 @@ threshold are dropped too: ``k = 5`` keeps 240 points (Epoch's fit), ``k = 40`` 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +41,7 @@ import pandas as pd
 from scipy import optimize
 
 from lib.core.results import REPO_ROOT
+from lib.core.threads import single_blas_thread
 
 DATA_FILE = REPO_ROOT / "data" / "chinchilla_losses_with_shapes.csv"
 COLUMNS = ("model_size", "FLOP", "loss", "num_tokens", "d_model", "n_layers")
@@ -84,20 +84,6 @@ def keep_mask(loss: np.ndarray, exclude_top: int) -> np.ndarray:
         return np.ones(loss.size, bool)
     threshold = np.sort(loss)[-exclude_top]
     return loss < threshold
-
-
-@contextlib.contextmanager
-def single_blas_thread() -> Iterator[None]:
-    """Run with one BLAS thread. These fits make thousands of tiny LAPACK/BLAS calls (inside
-    least_squares and L-BFGS-B); a multi-threaded OpenBLAS spends ~20× more CPU time on them
-    than one thread does (measured on 2 cores: 26.7 s vs 1.3 s for the same refit)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # threadpoolctl comes with scikit-learn; without it, run as is
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _one_blas_thread(fn: Callable) -> Callable:

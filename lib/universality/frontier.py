@@ -28,7 +28,8 @@ import pandas as pd
 import sympy as sp
 from scipy import optimize
 
-from lib.universality.fits import FOUR_TERM_PARAMS, four_term_parts, single_blas_thread
+from lib.core.threads import single_blas_thread
+from lib.universality.fits import FOUR_TERM_PARAMS, four_term_parts
 
 PARAMS_PER_LAYER_WIDTH2 = 12  # non-embedding parameters N ≈ 12 m² ℓ (attention 4m², MLP 8m²)
 FLOP_PER_PARAM_TOKEN = 6  # training compute C ≈ 6 N D
