@@ -17,7 +17,15 @@ Series:
 - ``chunk`` (non-quick): the chapter's default KL sweep (depths 2–16 × ρ × 3 teachers, 24
   students) at several chunk sizes, where ``CPU_CHUNK_MEMBERS`` comes from;
 - ``paper`` (non-quick, CUDA): the paper's KL grid (depths 6–48, 16 temperatures, 128-layer
-  teachers, batch 1024) for a few steps.
+  teachers, batch 1024) for a few steps;
+- ``teacher`` (non-quick): the teacher's path before and after, on the same work (the chapter's
+  default KL chunk of the tied teacher: 12 students of depths 2–16, three 64-layer teachers,
+  batch 128, the same inputs): ``teacher_per_step`` is the former path (``model.forward`` with
+  its temporaries, once per step), ``teacher_blocked`` :class:`lib.depth.sweep.TeacherFeed`
+  (in place, :func:`lib.depth.sweep.teacher_block_steps` steps per forward); the ``train_*``
+  rows time a whole chunk's training with each path;
+- ``threads`` (non-quick, CPU): the chapter's default KL sweep on 1 and 2 torch threads, with
+  the counted FLOPs, the achieved GFLOP/s and the matmul peak measured at the same thread count.
 
 ``peak_mem_mb`` on a CPU is the analytic size of the largest chunk
 (:func:`lib.depth.sweep.sweep_memory_bytes`).
@@ -27,25 +35,41 @@ Series:
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from benchmarks.harness import Scaling, chunk_series, scaling_rows
+import lib.depth.sweep as depth_sweep
+from benchmarks.harness import (
+    Scaling,
+    Timing,
+    chunk_series,
+    count_flops,
+    make_row,
+    scaling_rows,
+    thread_peaks_gflops,
+    timed,
+    torch_threads,
+)
 from lib.core.sweep import chunk_size
-from lib.depth.model import HIDDEN, N_EMBD
+from lib.depth.model import HIDDEN, N_EMBD, forward
 from lib.depth.params import DepthParams
 from lib.depth.reference import train_alone
 from lib.depth.sweep import (
     CPU_CHUNK_MEMBERS,
+    ChunkProblem,
     Member,
     SweepConfig,
     member_grid,
     plan,
     sweep_memory_bytes,
+    teacher_block_steps,
+    train_chunk,
     train_sweep,
 )
 
@@ -111,6 +135,83 @@ def compare(workload: str, series: str, members: Sequence[Member], cfg: SweepCon
         size=deepest, model_size=deepest * (2 * N_EMBD * HIDDEN + HIDDEN))
 
 
+@contextmanager
+def former_teacher_path() -> Iterator[None]:
+    """The teacher's path as it was before the blocks: ``model.forward`` (out of place, with its
+    temporaries) once per step. For the before/after rows only."""
+    current = depth_sweep.teacher_forward
+    depth_sweep.teacher_forward = lambda stack, x: forward(stack, x)[0]
+    try:
+        yield
+    finally:
+        depth_sweep.teacher_forward = current
+
+
+def teacher_rows(device: torch.device, steps: int = 64, rounds: int = 5) -> list[dict]:
+    """The ``teacher`` series: the former and the new teacher path on the same inputs, alone
+    and inside a whole chunk's training (see the module docstring)."""
+    p = DepthParams()
+    cfg = replace(config(steps), n_checkpoints=1)
+    members = member_grid(p.depths, [1.0], p.n_teachers)
+    block = teacher_block_steps(device, cfg.batch_size)
+    workload = (f"teacher path, {len(members)} students, {p.n_teachers} teachers of "
+                f"{p.teacher_depth} layers, B={cfg.batch_size}")
+    mem = sweep_memory_bytes(members, cfg)
+
+    def teacher_only(blocked: bool) -> None:
+        feed = ChunkProblem(members, cfg, device).feed(block if blocked else 1)
+        for _ in range(steps):
+            feed.next()
+
+    def train(blocked: bool) -> None:
+        train_chunk(members, cfg, device, teacher_block=block if blocked else 1)
+
+    modes = {"teacher_per_step": (teacher_only, False), "teacher_blocked": (teacher_only, True),
+             "train_per_step": (train, False), "train_blocked": (train, True)}
+    best: dict[str, Timing] = {}
+    for _ in range(rounds):  # interleaved, so a shared machine's load hits every mode alike
+        for mode, (fn, blocked) in modes.items():
+            with contextlib.nullcontext() if blocked else former_teacher_path():
+                t = timed(lambda f=fn, b=blocked: f(b), device, max_repeats=1)
+            if mode not in best or t.wall_s < best[mode].wall_s:
+                best[mode] = replace(t, repeats=rounds)
+    return [make_row(CHAPTER, workload, "teacher", mode, len(members), steps, best[mode], mem,
+                     size_knob="teacher block steps", size=block if blocked else 1,
+                     chunk_members=len(members))
+            for mode, (_, blocked) in modes.items()]
+
+
+def thread_rows(steps: int = 100, rounds: int = 3) -> list[dict]:
+    """The ``threads`` series (CPU): the chapter's default KL sweep on 1 and 2 threads, its
+    counted FLOPs per member-step, achieved GFLOP/s and the matmul peak at those threads."""
+    p = DepthParams()
+    members = member_grid(p.depths, [0.0, 1.0], p.n_teachers)
+    cfg = replace(config(steps), n_checkpoints=2)
+    device = torch.device("cpu")
+    flops = count_flops(lambda: train_sweep(members, replace(cfg, steps=10), device))
+    per_step = flops / (len(members) * 10)
+    peaks = thread_peaks_gflops((1, 2))
+    best: dict[int, Timing] = {}
+    for _ in range(rounds):  # interleaved, as in teacher_rows
+        for n in peaks:
+            with torch_threads(n):
+                t = timed(lambda: train_sweep(members, cfg, device), device, max_repeats=1)
+            if n not in best or t.wall_s < best[n].wall_s:
+                best[n] = replace(t, repeats=rounds)
+    rows = []
+    for n, peak in peaks.items():
+        timing = best[n]
+        achieved = per_step * len(members) * steps / timing.wall_s / 1e9
+        rows.append(make_row(
+            CHAPTER, f"chapter default KL sweep ({len(members)} students)", "threads",
+            f"threads_{n}", len(members), steps, timing, memory_bytes(Work(members, cfg),
+                                                                     "batched", device),
+            size_knob="torch threads", size=n, chunk_members=CPU_CHUNK_MEMBERS,
+            threads=n, flop_per_member_step=per_step, thread_achieved_gflops=achieved,
+            thread_peak_gflops=peak, thread_fraction_of_peak=achieved / peak))
+    return rows
+
+
 def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     dev = torch.device(device)
     rows = scaling_rows(scaling(quick), dev, quick)
@@ -120,6 +221,9 @@ def run(device: str = "cpu", quick: bool = False) -> list[dict]:
     members = member_grid(p.depths, [0.0, 1.0], p.n_teachers)
     rows += compare(f"chapter default KL sweep ({len(members)} students)", "chunk", members,
                     config(100), dev, [len(members)] if dev.type == "cuda" else [4, 12, 24])
+    rows += teacher_rows(dev)
+    if dev.type == "cpu":
+        rows += thread_rows()
     if dev.type == "cuda":
         temps = torch.logspace(-2, 0, 16).tolist()
         grid = member_grid([6, 12, 16, 24, 32, 48], [0.0, 1.0], 3, temps)

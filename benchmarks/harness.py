@@ -36,7 +36,8 @@ import importlib
 import os
 import pkgutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,27 @@ def matmul_peak_gflops(device: torch.device, n: int | None = None, repeats: int 
     finally:
         torch.backends.cuda.matmul.allow_tf32 = previous
     return 2 * n**3 / best / 1e9
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch (intra-op) threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def thread_peaks_gflops(threads: Sequence[int] = (1, 2)) -> dict[int, float]:
+    """The CPU's float32 matmul peak (:func:`matmul_peak_gflops`) at each thread count: what a
+    sweep run with that many threads is compared with."""
+    out = {}
+    for n in threads:
+        with torch_threads(n):
+            out[n] = matmul_peak_gflops(torch.device("cpu"))
+    return out
 
 
 def flop_per_member_step(s: Scaling, mode: str, size: int, device: torch.device,

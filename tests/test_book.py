@@ -244,3 +244,201 @@ def test_pages_are_numbered_and_references_linked(html_root):
         assert re.search(r'href="https://(arxiv\.org|doi\.org)/', entry), entry[:200]
     text = page_text(intro)
     assert "Liang, Song," not in text and "Qiu and others" not in text
+
+
+# ---- prose first: no stray reprs; the re-run box's papermill recipe works verbatim ----------
+
+STRAY_OBJECT = re.compile(
+    r"^(<Figure size|<matplotlib\.|<Axes|\[<matplotlib\.|Text\(|np\.\w+\(|<IPython\.|<[\w.]+ object"
+    r" at 0x)")
+PROGRESS = re.compile(r"\bchunks?\(s\)|\b\d+ \w+ in \d+ chunks?\b")
+
+
+def stray_repr(text: str) -> str | None:
+    """Why an output's text is a stray repr (a bare literal: number, string, tuple, list, dict;
+    a matplotlib or other object repr; a pandas text repr; a progress line), else None."""
+    import ast
+
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        ast.literal_eval(text)
+        return "a bare value"
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    if STRAY_OBJECT.match(text):
+        return "an object repr"
+    if re.search(r"^(Name: .*, )?dtype: \w+$", text, re.M):
+        return "a pandas repr"
+    if PROGRESS.search(text):
+        return "a progress line"
+    return None
+
+
+def visible_outputs(markup: str) -> list[tuple[str, str]]:
+    """``(kind, text)`` of every output area a reader sees (not in a collapsed hide-output or
+    hide-cell cell): ``('table', ...)`` for a pandas default HTML table, ``('text', ...)`` for
+    a plain-text or stream output."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    found = []
+    for area in soup.select("div.cell_output"):
+        cell = area.find_parent("div", class_="cell")
+        tags = set(cell.get("class", [])) if cell else set()
+        if tags & {"tag_hide-output", "tag_hide-cell"}:
+            continue
+        for table in area.select("table.dataframe"):
+            found.append(("table", table.get_text(" ", strip=True)[:120]))
+        for out in area.select("div.output"):
+            classes = set(out.get("class", []))
+            if classes & {"text_plain", "stream"} and out.find("pre"):
+                found.append(("text", out.find("pre").get_text()))
+    return found
+
+
+def test_stray_repr_detector():
+    for text in ("0.93", "'0.93'", "'not reached'", "512", "(1, 2)", "[0.5, 1.0]", "{'a': 1}",
+                 "<Figure size 640x480 with 1 Axes>", "Text(0.5, 1.0, 'x')",
+                 "<matplotlib.legend.Legend at 0x7f>", "[<matplotlib.lines.Line2D at 0x7f>]",
+                 "np.float64(0.93)", "24 students in 1 chunk(s), 111.0 s",
+                 "0    1.0\n1    2.0\nName: x, dtype: float64"):
+        assert stray_repr(text), text
+    for text in ("", "The fit used 12 points.", "Epoch's refit: a = 0.34 (CI 0.3–0.4)"):
+        assert stray_repr(text) is None, text
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.notebook], ids=lambda p: p.name)
+def test_no_stray_repr_on_the_page(html_root, page):
+    """No output area shows a bare value, an object repr, a raw pandas table (index and all)
+    or a progress line: what a reader sees is prose, figures and the book's formatted tables."""
+    stray = []
+    for kind, text in visible_outputs(_html(html_root, page)):
+        why = "a pandas default table" if kind == "table" else stray_repr(text)
+        if why:
+            stray.append(f"{why}: {text.strip()[:80]!r}")
+    assert not stray, f"{page.name}: {len(stray)} stray output(s): {stray}"
+
+
+def _rerun_box(html_root: Path, page) -> tuple[str, Path]:
+    """The papermill command of the page's re-run box, as printed, and the notebook its
+    download link serves."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_html(html_root, page), "html.parser")
+    box = soup.select_one("div.rerun-box")
+    assert box is not None, f"{page.name}: no re-run box"
+    commands = [pre.get_text() for pre in box.select("pre")
+                if pre.get_text().lstrip().startswith(".venv/bin/papermill")]
+    assert len(commands) == 1, commands
+    links = [a["href"] for a in box.select("a[href]") if a["href"].endswith(f"/{page.name}.ipynb")]
+    assert links, f"{page.name}: the re-run box offers no notebook"
+    return commands[0], (html_root / page.docname).parent / unquote(links[0])
+
+
+def _unpacked_source(html_root: Path, dest: Path) -> Path:
+    """The source archive the built book ships (the re-run box's download) unpacked under
+    ``dest``, then what ``make install`` adds: ``.venv`` (this test's interpreter's environment,
+    linked) and the files of ``python -m lib.real fetch`` (linked from this checkout, without
+    its caches)."""
+    import sys
+    import tarfile
+
+    from lib.book.settings import SOURCE_ARCHIVE, SOURCE_DIR
+
+    with tarfile.open(html_root / SOURCE_ARCHIVE) as tar:
+        tar.extractall(dest, filter="data")
+    root = dest / SOURCE_DIR
+    assert (root / "Makefile").exists() and (root / "lib" / "core").is_dir()
+    (root / ".venv").symlink_to(Path(sys.prefix))
+    fetched = REPO_ROOT / "_vendor" / "real"
+    if fetched.is_dir():
+        (root / "_vendor" / "real").mkdir(parents=True)
+        for item in fetched.iterdir():
+            if item.name != "cache":
+                (root / "_vendor" / "real" / item.name).symlink_to(item)
+    return root
+
+
+def test_papermill_recipe_runs_verbatim_from_a_clean_clone(html_root, tmp_path):
+    """The papermill command printed in the re-run box of the quickest first-stage chapter,
+    run as printed (bash, in the root of the source archive the book ships, unpacked, with the
+    page's downloaded notebook saved there), succeeds, writes its results inside that copy (so the
+    copy's ``lib`` ran, not this checkout's) and repeats the page's run parameters."""
+    import os
+    import subprocess
+
+    def runtime(page) -> float:
+        env = REPO_ROOT / "results" / "smoke" / page.name / "environment.json"
+        return json.loads(env.read_text())["runtime_s"] if env.exists() else float("inf")
+
+    first_stage = [p for p in PAGES if p.notebook and p.params_model and p.stage == 1]
+    page = min(first_stage, key=runtime)
+    command, notebook = _rerun_box(html_root, page)
+    clone = _unpacked_source(html_root, tmp_path)
+    (clone / f"{page.name}.ipynb").write_bytes(notebook.read_bytes())
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("BOOK_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    proc = subprocess.run(["bash", "-c", command], cwd=clone, env=env, capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, f"{command}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert (clone / f"{page.name}.out.ipynb").exists()
+    written = clone / "results" / "smoke" / page.name / "environment.json"
+    assert written.exists(), "the recipe's kernel did not run the clone's lib"
+    page_run = json.loads(
+        (REPO_ROOT / "results" / "smoke" / page.name / "environment.json").read_text())
+    assert json.loads(written.read_text())["parameters"] == page_run["parameters"]
+
+
+def _papermill_parameters(command: str) -> dict:
+    """What papermill injects for ``command``, read as papermill reads ``-f``, ``-y``, ``-p``."""
+    import shlex
+
+    import yaml
+    from papermill.cli import _resolve_type
+
+    args = shlex.split(command.replace("\\\n", " "))
+    values: dict = {}
+    i = args.index("--cwd") + 2
+    while i < len(args):
+        if args[i] == "-f":
+            values.update(yaml.safe_load((REPO_ROOT / args[i + 1]).read_text()) or {})
+            i += 2
+        elif args[i] == "-y":
+            values.update(yaml.safe_load(args[i + 1]))
+            i += 2
+        else:
+            assert args[i] == "-p", args[i:]
+            values[args[i + 1]] = _resolve_type(args[i + 2])
+            i += 3
+    return values
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "full"])
+def test_papermill_recipe_repeats_the_run_parameters(profile):
+    """For every chapter and profile, the recipe's parameters, on top of the chapter's defaults,
+    are the run's resolved parameters; the up-front ones are seed, device and the main sizes."""
+    from lib.book.pages import plan
+    from lib.book.rerun import papermill_command, up_front
+
+    for page in (p for p in plan(profile) if p.notebook and p.params_model):
+        names = up_front(page.name, page.params)
+        assert names[:2] == ["seed", "device"] and len(names) > 2, (page.name, names)
+        injected = _papermill_parameters(papermill_command(page.name, page.params, names))
+        defaults = page.model.validated({}).model_dump()
+        assert page.model.validated({**defaults, **injected}).model_dump() == page.params, (
+            page.name, profile)
+
+
+def test_every_full_profile_states_its_expected_cost_and_the_box_shows_it():
+    from lib.book.pages import plan
+    from lib.book.rerun import expected_cost, rerun_markdown
+
+    for page in (p for p in plan("full") if p.notebook and p.params_model):
+        cost = expected_cost(page.name)
+        assert set(cost) == {"time", "memory"}, (page.name, cost)
+        box = rerun_markdown(page.name, page.model, page.params)
+        assert cost["time"] in box and cost["memory"] in box
+        assert "scaling-universality.tar.gz" in box and f"lib.book run {page.name}" in box
+        assert "lib.real fetch" in box and "--cwd ." in box

@@ -179,3 +179,101 @@ def test_page_in_browser(site, browser, shots, page):
     assert weight["js_bytes"] <= JS_BUDGET, (
         f"{page.name}: {weight['js_bytes'] / 1e6:.1f} MB of JavaScript in {weight['js_files']} "
         f"files (budget {JS_BUDGET / 1e6:.0f} MB)")
+
+
+# ---- no overflow at 1400 px: display equations and tables fit their column -----------------
+
+OVERFLOW_JS = """
+const main = document.querySelector('article.bd-article') || document.querySelector('main')
+  || document.body;
+const column = main.getBoundingClientRect();
+const where = el => {
+  const h = el.closest('section') && el.closest('section').querySelector('h1,h2,h3');
+  return (h ? h.textContent.replace('#', '').trim().slice(0, 60) + ': ' : '')
+    + (el.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 60);
+};
+const scroller = (el) => {  // the nearest ancestor inside the column that scrolls sideways
+  for (let a = el.parentElement; a && a !== main; a = a.parentElement) {
+    const o = getComputedStyle(a).overflowX;
+    if (o === 'auto' || o === 'scroll') return a;
+  }
+  return null;
+};
+document.querySelectorAll('details').forEach(d => { d.open = true; });
+const bad = [];
+for (const eq of main.querySelectorAll('mjx-container[display="true"], div.math')) {
+  if (eq.matches('div.math') && eq.querySelector('mjx-container')) continue;  // measured inside
+  const box = eq.getBoundingClientRect();
+  if (!box.width) continue;
+  const inner = eq.querySelector('mjx-math') || eq;
+  const content = Math.max(eq.scrollWidth, inner.getBoundingClientRect().width);
+  const room = Math.min(eq.clientWidth || box.width, column.right - box.left);
+  if (content > room + 1)
+    bad.push({kind: 'equation', content: Math.round(content), room: Math.round(room),
+              where: where(eq)});
+}
+for (const t of main.querySelectorAll('table')) {
+  const box = t.getBoundingClientRect();
+  if (!box.width) continue;
+  const wrap = scroller(t);
+  if (wrap) {
+    const w = wrap.getBoundingClientRect();
+    if (w.right > column.right + 1 || w.left < column.left - 1)
+      bad.push({kind: 'table wrapper', content: Math.round(w.width),
+                room: Math.round(column.width), where: where(t)});
+  } else {
+    const room = Math.min(t.parentElement.clientWidth, column.right - box.left);
+    if (box.width > room + 1)
+      bad.push({kind: 'table', content: Math.round(box.width), room: Math.round(room),
+                where: where(t)});
+  }
+}
+return bad;
+"""
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_equations_and_tables_fit_at_1400px(site, browser, shots, page):
+    """At a 1400 px window, every display equation is no wider than its column and every table
+    fits its container, or sits in a sideways-scrolling wrapper that fits the column (details
+    opened, so collapsed tables count too)."""
+    folder, summary = shots
+    browser.set_window_size(1400, 1000)
+    try:
+        browser.get(urljoin(site, f"{page.docname}.html"))
+        if "$" in page.source.read_text():
+            _wait_for_mathjax(browser)
+        time.sleep(0.5)
+        bad = browser.execute_script(OVERFLOW_JS)
+    finally:
+        browser.set_window_size(1280, 1600)
+    summary.setdefault("overflow_1400px", {})[page.name] = bad
+    assert not bad, f"{page.name}: {len(bad)} overflowing: " + "; ".join(
+        f"{b['kind']} {b['content']} px in {b['room']} px ({b['where']})" for b in bad)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.notebook and p.params_model],
+                         ids=lambda p: p.name)
+def test_rerun_box_fits_at_1400_and_400px(site, browser, shots, page):
+    """The re-run box (its parameter table opened) stays inside the window at 1400 and 400 px;
+    a screenshot of it at each width is kept (``rerun-<page>-<width>.png``)."""
+    folder, _ = shots
+    widths = {}
+    try:
+        for width in (1400, 400):
+            browser.set_window_size(width, 4000)  # tall: the whole box in the shot
+            browser.get(urljoin(site, f"{page.docname}.html"))
+            box = browser.find_elements("css selector", "div.rerun-box")
+            assert box, f"{page.name}: no re-run box"
+            browser.execute_script("arguments[0].querySelectorAll('details')"
+                                   ".forEach(d => { d.open = true; });"
+                                   "arguments[0].scrollIntoView();", box[0])
+            time.sleep(0.3)
+            box[0].screenshot(str(folder / f"rerun-{page.name}-{width}.png"))
+            widths[width] = browser.execute_script(
+                "const r = arguments[0].getBoundingClientRect();"
+                "return [r.left, r.right, document.documentElement.clientWidth];", box[0])
+    finally:
+        browser.set_window_size(1280, 1600)
+    for width, (left, right, viewport) in widths.items():
+        assert left >= -1 and right <= viewport + 1, (page.name, width, left, right, viewport)

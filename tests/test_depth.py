@@ -30,6 +30,7 @@ from lib.depth.model import (
     stack_members,
     stream_overflowed,
     student_weights,
+    teacher_forward,
     teacher_weights,
 )
 from lib.depth.optim import MemberAdam
@@ -59,6 +60,7 @@ from lib.depth.sweep import (
     member_grid,
     plan,
     sweep_memory_bytes,
+    teacher_block_steps,
     train_chunk,
     train_sweep,
 )
@@ -236,8 +238,7 @@ def test_independent_teacher_kl_student_trains_its_own_zero_head_at_constant_lr(
     assert not torch.equal(teacher.own_head, teacher.head)
     assert teacher.own_head.abs().max() <= 1 / math.sqrt(N_EMBD)  # nn.Linear's uniform init
     # at initialisation the student's logits are 0: the loss is KL(teacher ‖ uniform)
-    x = prob.draw_inputs()
-    z_t, _ = forward(prob.teacher, x)
+    x, z_t = prob.feed(1).next()
     losses, grads = prob.gradients(x, z_t)
     t_logp = torch.log_softmax(z_t[0] @ teacher.own_head / 0.5, dim=-1)
     uniform = (t_logp.exp() * (t_logp + math.log(128))).sum(-1).mean()
@@ -459,3 +460,84 @@ def test_absurd_learning_rate_diverges_every_student_and_nothing_crashes():
     assert math.isnan(ablated.mean(numeric_only=True)["drop_one_middle"])
     sane = train_sweep(member_grid([2, 4], [0.0, 1.0], 2), TINY, CPU)
     assert sane.ok.all()  # the default learning rate does not diverge
+
+
+# ---- the teacher's path ----------------------------------------------------------------------
+
+
+def test_teacher_forward_equals_forward_and_refuses_students():
+    g = torch.Generator().manual_seed(5)
+    stack = stack_members([teacher_weights(12, r, g) for r in (0.0, 1.0)])
+    x = torch.randn((2, 40, N_EMBD), generator=g)
+    torch.testing.assert_close(teacher_forward(stack, x), forward(stack, x)[0],
+                               rtol=1e-5, atol=1e-6)
+    _, padded = _random_stack([3, 2])
+    with pytest.raises(ValueError, match="unpadded Euler"):
+        teacher_forward(padded, x)
+
+
+def test_teacher_blocks_change_no_input_and_no_loss_curve():
+    """The teacher run over blocks of steps (TeacherFeed) against once per step: the inputs are
+    the same draws, so the loss curves and weights agree to float32 rounding, in both KL setups
+    and for a block that does not divide the steps."""
+    members = member_grid([2, 3], [0.0, 1.0], 2)
+    cfg = replace(TINY, steps=14, n_checkpoints=4)
+    for setup in ("trained", "shared"):
+        chunk = [m for m in members if m.head == setup]
+        one = train_chunk(chunk, cfg, CPU, teacher_block=1)
+        for block in (4, 14, 32):
+            blocked = train_chunk(chunk, cfg, CPU, teacher_block=block)
+            torch.testing.assert_close(blocked.test_loss, one.test_loss, rtol=2e-5, atol=1e-7)
+            for a, b in zip(blocked.weights, one.weights, strict=True):
+                for k in a:
+                    torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6)
+    prob = ChunkProblem(members[:2], cfg, CPU)  # two problems: a feed draws from its streams
+    feed, step = prob.feed(3), ChunkProblem(members[:2], cfg, CPU).feed(1)
+    for _ in range(7):  # the same inputs, block or no block
+        assert torch.equal(feed.next()[0], step.next()[0])
+    assert teacher_block_steps("cpu", 128) == 4 and teacher_block_steps("cpu", 4096) == 1
+    with pytest.raises(ValueError, match="block"):
+        prob.feed(0)
+
+
+# ---- figures ---------------------------------------------------------------------------------
+
+
+def test_schematic_is_a_labelled_figure_within_the_column():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from lib.core.plotting import COLUMN_WIDTH_IN
+    from lib.depth.schematic import draw_schematic
+
+    fig = draw_schematic()
+    assert isinstance(fig, Figure)
+    assert fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-9
+    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    for label in ("teacher", "student", "softmax", "rmsnorm", "KL"):
+        assert label in texts
+    fig.canvas.draw()  # every label (mathtext included) renders
+
+
+def test_depth_guide_and_axis_on_a_loss_curve():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lib.depth.plots import depth_axis, depth_guide
+
+    fig, ax = plt.subplots()
+    d, y = np.array([2.0, 4.0, 8.0]), np.array([np.nan, 0.5, 0.25])
+    ax.plot(d, y, "o")
+    depth_guide(ax, d, y, 1.0)
+    ax.set_xscale("log")
+    depth_axis(ax, d)
+    guide = ax.get_lines()[-1]
+    gx, gy = guide.get_xdata(), guide.get_ydata()
+    assert gx[0] == 4.0 and gy[0] == 0.5  # through the first finite point
+    np.testing.assert_allclose(gy[-1], 0.25)  # slope −1 from there
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "8"]
+    plt.close(fig)

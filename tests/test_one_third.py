@@ -453,3 +453,49 @@ def test_parameter_errors_name_the_parameter(bad, name):
 def test_default_parameters_validate():
     p = OneThirdParams.validated({})
     assert p.seeds == [0, 1, 2] and p.grid_lr("sgd", 10.0) == 10.0
+
+
+def test_schematic_draws_the_teacher_student_head():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from lib.core.plotting import COLUMN_WIDTH_IN
+    from lib.one_third.schematic import draw_schematic
+
+    fig = draw_schematic()
+    assert isinstance(fig, Figure)
+    assert fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-9
+    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    for part in ("teacher logits", "student logits", "KL", "softmax"):
+        assert part in texts, part
+    bars = [ax for ax in fig.axes if ax.patches and ax is not fig.axes[0]]
+    assert len(bars) == 2  # the two softmaxes: the teacher's peaked, the student's flatter
+    tallest = [max(p.get_height() for p in ax.patches) for ax in bars]
+    assert tallest[0] > tallest[1]
+    matplotlib.pyplot.close(fig)
+
+
+def test_guides_follow_the_claimed_power_law():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lib.one_third.plots import guide_above, offset_guide
+
+    x = np.geomspace(1, 1000, 30)
+    fig, ax = matplotlib.pyplot.subplots()
+    guide_above(ax, 1 / 3, (10, 100), [(x, 2 * x ** -0.5), (x, x ** -0.5)], lift=2.0)
+    (line,) = ax.lines
+    gx, gy = line.get_data()
+    assert gx[0] == pytest.approx(10) and gx[-1] == pytest.approx(100)
+    assert gy[0] == pytest.approx(2 * 2 * 10 ** -0.5)  # lift × the higher curve at the start
+    assert np.log(gy[-1] / gy[0]) / np.log(10) == pytest.approx(-1 / 3)
+    guide_above(ax, 1 / 3, (2000, 5000), [(x, x ** -0.5)])  # no curve reaches the window
+    assert len(ax.lines) == 1
+
+    y = 2.0 + 3.0 * x ** (-1 / 3)
+    offset_guide(ax, 1 / 3, x, y)
+    gx, gy = ax.lines[-1].get_data()
+    assert np.allclose(gy, 2.0 + 3.0 * gx ** (-1 / 3))  # recovers L0 and c from the two ends
+    matplotlib.pyplot.close(fig)

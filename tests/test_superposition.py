@@ -558,3 +558,43 @@ def test_dynamics_chunk_equals_members_alone():
     assert not np.allclose(together[0].losses, together[4].losses)
     with pytest.raises(ValueError, match="one arm"):
         dynamics.train_chunk(members[:2], cfg, CPU)
+
+
+def test_schematic_draws_the_toy():
+    """The chapter's schematic is a Figure that fits the text column and names the model's
+    parts: the frequency law, both uses of the tied W, the ReLU and m < n."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from lib.core.plotting import COLUMN_WIDTH_IN
+    from lib.superposition.schematic import draw_schematic
+
+    fig = draw_schematic()
+    try:
+        assert isinstance(fig, Figure)
+        assert fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-9
+        text = " ".join(t.get_text() for t in fig.findobj(plt.Text))
+        for part in (r"p_i \propto", r"W^{\top} x", r"\mathrm{ReLU}(W h + b)", "m < n"):
+            assert part in text, part
+        fig.canvas.draw()  # renders (mathtext parses) without error
+    finally:
+        plt.close(fig)
+
+
+def test_legend_below_puts_one_legend_under_the_panels():
+    """The chapter's shared legend sits below the panels, which are lifted to make room."""
+    import matplotlib.pyplot as plt
+
+    from lib.core.plotting import figure
+    from lib.superposition.plots import legend_below, legend_entries
+
+    fig, axes = figure(ncols=2, width=5.2, height=4.8)
+    try:
+        axes[0, 0].plot([1, 2], [1, 2], label="one")
+        axes[0, 1].plot([1, 2], [2, 1], label="two")
+        legend_below(fig, legend_entries(axes[0, 0]) + legend_entries(axes[0, 1], "(b) "))
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.get_texts()] == ["one", "(b) two"]
+        assert min(ax.get_position().y0 for ax in axes.ravel()) > 0.1  # room left below
+    finally:
+        plt.close(fig)

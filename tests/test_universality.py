@@ -4,6 +4,7 @@ kind (and survives missing chapters), and the held-out test is judged by its neg
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -311,6 +312,8 @@ def test_law_tests_come_from_the_explicit_list_not_from_reference_values(tmp_pat
     assert width.claims == 2 and width.held == 1 and width.counted
     text = toys.law_table_markdown(frame, missing) + toys.tally_markdown(counts)
     assert "not run" in text and "(not counted)" in text and "`inverse_depth`" in text
+    rows = toys.law_table_rows(frame)
+    assert len(rows) == len(frame) and {r["verdict"] for r in rows} >= {"held", "chapter not run"}
     empty, all_missing = toys.gather_law_tests("smoke", root=tmp_path / "nowhere")
     assert len(all_missing) == 3 and not empty.empty and (empty.status != "run").all()
     assert toys.evidence_counts(empty)["tests"] == 0
@@ -402,7 +405,7 @@ def test_params_reject_bad_values():
 
 def test_parameters_cell_equals_model_defaults():
     text = (REPO_ROOT / "book" / "universality.md").read_text()
-    cell = text.split(":tags: [parameters]", 1)[1].split("```", 1)[0]
+    cell = re.split(r":tags: \[parameters[^\]]*\]", text, maxsplit=1)[1].split("```", 1)[0]
     values = {}
     for line in cell.strip().splitlines():
         m = re.match(r"(\w+)\s*:\s*[^=]+=\s*(.+?)\s*(#.*)?$", line)
@@ -410,3 +413,39 @@ def test_parameters_cell_equals_model_defaults():
             values[m.group(1)] = eval(m.group(2))  # noqa: S307 - our own literal source
     defaults = UniversalityParams().model_dump()
     assert values == defaults
+
+
+# ---- figures ------------------------------------------------------------------------------------
+
+
+def _texts(fig) -> str:
+    return " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+
+
+def test_schematic_names_every_term_and_the_chapter_that_tests_it():
+    from matplotlib.figure import Figure
+
+    from lib.universality.schematic import draw_schematic
+
+    fig = draw_schematic()
+    assert isinstance(fig, Figure)
+    text = _texts(fig)
+    for needle in (r"\tau^{-1/3}", "c_m/m", r"c_\ell/\ell", "One-third time", "Superposition",
+                   "Inverse depth", "C^{-1/6}", "(c_D/c_N)^3"):
+        assert needle in text, needle
+    fig.savefig(io.BytesIO(), format="svg")  # it renders
+
+
+def test_exponent_figures_draw_the_laws_guides():
+    from lib.universality import plots
+
+    frame = synthetic_four_term(TRUTH, noise=0.0)
+    width, depth, tokens = (frame[c].to_numpy() for c in ("d_model", "n_layers", "num_tokens"))
+    parts = fits.four_term_parts(TRUTH, width, depth, tokens)
+    fig = plots.four_term_parts_figure({"width": width, "depth": depth, "data": tokens}, parts,
+                                       parts, parts)
+    text = _texts(fig)
+    for guide in (r"\propto m^{-1}", r"\propto \ell^{-1}", r"\propto D^{-1/3}"):
+        assert guide in text, guide
+    width_ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert "1280" in width_ticks  # integer ticks, not 10^3

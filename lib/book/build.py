@@ -20,13 +20,30 @@ from lib.book.archive import stage_archives
 from lib.book.assets import MATHJAX_ENTRY, copy_mathjax
 from lib.book.execute import execute_stale, executed_path
 from lib.book.pages import BookError, Page, plan, resolve_params, toc_file
-from lib.book.settings import BUILD
+from lib.book.settings import BUILD, SOURCE_ARCHIVE, SOURCE_DIR
 from lib.core.params import ParameterError
 from lib.core.results import REPO_ROOT
 
 # The vendored MathJax goes to <html>/_static/mathjax/ through Sphinx's html_extra_path: not
 # through html_static_path, where jupyter-book would add every .js file under it to every page.
 MATHJAX_EXTRA = "_mathjax"
+SOURCE_EXTRA = "_source"  # <html>/scaling-universality.tar.gz, also through html_extra_path
+
+
+def write_source_archive(target: Path, root: Path = REPO_ROOT) -> Path:
+    """The book's source as built (git's tracked and unignored files of the working tree, so
+    uncommitted edits are included) as ``target``, unpacking to ``SOURCE_DIR/``."""
+    import tarfile
+
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for name in sorted(f for f in files if f and (root / f).is_file()):
+            tar.add(root / name, arcname=f"{SOURCE_DIR}/{name}", recursive=False)
+    tmp.replace(target)
+    return target
 
 
 def stage(pages: list[Page], profile: str, root: Path = REPO_ROOT) -> Path:
@@ -41,6 +58,9 @@ def stage(pages: list[Page], profile: str, root: Path = REPO_ROOT) -> Path:
         sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
         sphinx_config["mathjax_path"] = f"mathjax/{MATHJAX_ENTRY}"
         sphinx_config.setdefault("html_extra_path", []).append(MATHJAX_EXTRA)
+    write_source_archive(dest / SOURCE_EXTRA / SOURCE_ARCHIVE, root)  # the re-run box links it
+    config.setdefault("sphinx", {}).setdefault("config", {}).setdefault(
+        "html_extra_path", []).append(SOURCE_EXTRA)
     (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy2(toc_file(root), dest / "_toc.yml")
     for extra in ("references.bib", "_static", "book/figures"):

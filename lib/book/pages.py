@@ -17,7 +17,7 @@ from lib.book.settings import TOC
 from lib.core.params import ChapterParams, ParameterError
 from lib.core.results import REPO_ROOT
 
-PROFILES = ("smoke", "default", "full")
+PROFILES = ("smoke", "default", "long", "full")  # long: hours on a CPU, resumable
 
 
 class BookError(RuntimeError):

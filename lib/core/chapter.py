@@ -16,7 +16,6 @@ the one rule of ``lib/core/claims.py``; give it the fit's :class:`lib.core.fit.I
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
@@ -175,32 +174,24 @@ class ChapterRun:
         links = ", ".join(
             f"{{download}}`{name} <{rel}/{name}>`" for name in env["files"] + ["environment.json"]
         )
-        params = json.dumps(env["parameters"], sort_keys=True)
         nb = f"{self.chapter}.ipynb"
         return (
             ":::{admonition} Reproducibility\n:class: note\n\n"
             f"| | |\n|---|---|\n{table}\n\n"
             f"**Data behind every figure:** {links}. "
-            f"The executed notebook: {{download}}`{nb} </book/{nb}>`.\n\n"
-            f"**Parameters of this run:** `{params}`\n:::\n"
+            f"The executed notebook: {{download}}`{nb} </book/{nb}>`. "
+            "This run's parameters are the *this run* column of the table in the re-run box "
+            "below.\n:::\n"
         )
 
     def rerun_markdown(self) -> str:
-        """The page's re-run box, generated from the chapter's parameter model."""
-        rows = "\n".join(
-            f"| `{r['name']}` | {r['default']} | {r['allowed']} | {r['meaning']} |"
-            for r in type(self.params).describe()
-        )
-        ch = self.chapter
-        return (
-            ":::{admonition} Re-run this chapter\n:class: tip\n\n"
-            "With the book's runner (caches, validates parameters before any compute):\n\n"
-            f"```bash\n.venv/bin/python -m lib.book run {ch} --profile default -p seed 1\n"
-            f".venv/bin/python -m lib.book run {ch} --profile full --device cuda\n```\n\n"
-            "With plain papermill on the executed notebook downloaded from this page:\n\n"
-            f"```bash\npapermill {ch}.ipynb out.ipynb -p seed 1 -p device cuda\n```\n\n"
-            f"| parameter | default | allowed | meaning |\n|---|---|---|---|\n{rows}\n:::\n"
-        )
+        """The page's re-run box (``lib/book/rerun.py``): where the code is, the commands, a
+        papermill recipe for the page's notebook, every parameter with this run's value, and
+        what the ``full`` profile costs and would settle."""
+        from lib.book.rerun import rerun_markdown
+
+        return rerun_markdown(self.chapter, type(self.params), self.params.model_dump(),
+                              self.claims)
 
     def boxes(self):
         """Finish the run and return the reproducibility and re-run boxes for display."""

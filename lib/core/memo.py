@@ -13,6 +13,12 @@ The generators' states *after* the call are stored with the result and restored 
 the cells that follow draw exactly the numbers they would have drawn. Files are written
 atomically (temporary file + rename): an interrupted write leaves no entry, never a half one.
 
+While a call runs, the chunks of a sweep it trains are stored too, each as soon as it finishes
+(``lib.core.sweep.stored_chunk``, in ``<name>-<key>.chunks/`` beside the call's entry): a call
+interrupted after hours (a killed kernel, the end of a working session) resumes from its finished
+chunks when the same call comes again (same key), and the chunk folder is removed once the whole
+result is stored. A loaded chunk restores the random state that followed it, as a loaded call does.
+
 ``BOOK_MEMO_DIR`` names the folder (the runner sets it in each chapter kernel's environment to
 its build folder's ``memo/``, and empties a chapter's part of it on ``--force``; default
 ``_build/memo``). ``BOOK_MEMO=refresh`` recomputes and overwrites, ``BOOK_MEMO=off`` neither
@@ -25,8 +31,10 @@ import hashlib
 import os
 import pickle
 import random
+import shutil
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -52,6 +60,29 @@ def lib_fingerprint() -> str:
         h.update(str(path.relative_to(REPO_ROOT)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+@dataclass
+class ChunkStore:
+    """Where the chunks of the stored call now running are kept (``lib.core.sweep.stored_chunk``
+    numbers them in the order the call asks for them); ``load`` False recomputes them
+    (``BOOK_MEMO=refresh``). What the loaded chunks cost when computed is added up, so the call's
+    timings stay those of the computation."""
+
+    folder: Path
+    load: bool = True
+    count: int = 0  # chunks asked for so far
+    loaded: int = 0
+    loaded_wall_s: float = 0.0
+    loaded_cpu_s: float = 0.0
+
+
+_CHUNK_STORE: ContextVar[ChunkStore | None] = ContextVar("chunk_store", default=None)
+
+
+def chunk_store() -> ChunkStore | None:
+    """The chunk store of the stored call now running, None outside ``Memo.__call__``."""
+    return _CHUNK_STORE.get()
 
 
 def rng_states() -> dict[str, Any]:
@@ -105,6 +136,8 @@ class Memo:
     # stay those of the computation)
     wall_s: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
+    # chunks of a call loaded from an interrupted earlier run of it (0 or absent: none)
+    resumed_chunks: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def for_chapter(cls, chapter: str, profile: str) -> Memo:
@@ -126,12 +159,24 @@ class Memo:
             self.wall_s[name], self.cpu_s[name] = stored["wall_s"], stored["cpu_s"]
             self.hits.append(name)
             return stored["value"]
-        value = self._timed(name, fn, args, kwargs)
+        chunks = ChunkStore(path.with_suffix(".chunks"), load=self.mode == "on")
+        token = _CHUNK_STORE.set(chunks)
+        try:
+            value = self._timed(name, fn, args, kwargs)
+        finally:
+            _CHUNK_STORE.reset(token)
+        self.wall_s[name] += chunks.loaded_wall_s
+        self.cpu_s[name] += chunks.loaded_cpu_s
+        self.resumed_chunks[name] = chunks.loaded
         atomic_torch_save(path, {"value": value, "rng_after": rng_states(), "name": name,
                                  "wall_s": self.wall_s[name], "cpu_s": self.cpu_s[name]})
         stored = sorted(self.folder.glob(f"{name}-*.pt"), key=lambda p: p.stat().st_mtime)
         for old in stored[:-KEEP]:  # the newest KEEP entries per name
             old.unlink(missing_ok=True)
+        # this call's chunks, and those of calls of this name that will never finish (their
+        # key is gone: the code or the arguments changed)
+        for folder in self.folder.glob(f"{name}-*.chunks"):
+            shutil.rmtree(folder, ignore_errors=True)
         self.misses.append(name)
         return value
 

@@ -65,7 +65,7 @@ class Params(BaseModel):
 class ChapterParams(Params):
     """Parameters every chapter has. Subclass and add the chapter's own, each with a range."""
 
-    profile: Literal["smoke", "default", "full"] = Field(
+    profile: Literal["smoke", "default", "long", "full"] = Field(
         "default", description="which parameter profile made this run"
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="base random seed")
@@ -161,3 +161,10 @@ def require(condition: bool, name: str, message: str) -> None:
     """Raise ParameterError for a cross-parameter check that failed."""
     if not condition:
         raise ParameterError(f"parameter '{name}': {message}")
+
+
+ChunkMembers = Annotated[int, Field(
+    ge=0, le=1_000_000,
+    description="members per batched program; 0 = automatic: all on CUDA (within memory), the "
+                "measured size on CPU (lib/core/sweep.py)")]
+"""The type of every sweeping chapter's ``chunk_members`` parameter (one name, one range)."""

@@ -16,6 +16,9 @@ batched optimisers). The same words mean the same thing in every topic folder:
   (all members on CUDA, within memory; on a CPU the topic's measured default, since stacking
   everything there falls out of cache: ``shared/notes/performance.md``).
 
+A sweep run inside ``run.memo`` stores each finished chunk (:func:`stored_chunk`), so a long
+sweep that is stopped resumes from its finished chunks.
+
 Random streams come from :func:`seed_for` / :func:`generator`: a stable hash of (base seed, tag,
 member fields), so a member draws the same numbers alone, in any chunk, on any run or process.
 """
@@ -24,12 +27,18 @@ from __future__ import annotations
 
 import hashlib
 import math
+import pickle
+import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 import torch
 
+from lib.core.memo import chunk_store, rng_states, set_rng_states
+from lib.core.results import atomic_torch_save
+
 M = TypeVar("M")
+R = TypeVar("R")
 
 
 def chunk_size(device: torch.device | str, n_members: int, chunk_members: int,
@@ -91,6 +100,34 @@ def plan_chunks(
         if current:
             plan.append(current)
     return plan
+
+
+def stored_chunk(train_chunk: Callable[..., R], members: Sequence[Any], *args: Any,
+                 **kwargs: Any) -> R:
+    """``train_chunk(members, *args, **kwargs)``. Inside a stored call (``run.memo``, see
+    :mod:`lib.core.memo`) the chunk's result is also written atomically as soon as it finishes,
+    keyed by the call, the chunk's position in it and its members; when the same call runs again
+    after an interruption, a finished chunk is loaded (with the random state that followed it)
+    instead of trained. The call's key covers every other argument."""
+    store = chunk_store()
+    if store is None:
+        return train_chunk(members, *args, **kwargs)
+    index, store.count = store.count, store.count + 1
+    digest = hashlib.sha256(pickle.dumps(list(members), protocol=4)).hexdigest()[:16]
+    path = store.folder / f"chunk-{index:05d}-{digest}.pt"
+    if store.load and path.exists():
+        stored = torch.load(path, weights_only=False)
+        set_rng_states(stored["rng_after"])
+        store.loaded += 1
+        store.loaded_wall_s += stored["wall_s"]
+        store.loaded_cpu_s += stored["cpu_s"]
+        return stored["value"]
+    w0, c0 = time.perf_counter(), time.process_time()
+    value = train_chunk(members, *args, **kwargs)
+    atomic_torch_save(path, {"value": value, "rng_after": rng_states(),
+                             "wall_s": time.perf_counter() - w0,
+                             "cpu_s": time.process_time() - c0})
+    return value
 
 
 def seed_for(base: int, tag: str, *fields: object) -> int:

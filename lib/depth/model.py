@@ -166,6 +166,23 @@ def final_stream(stack: ResidualStack, x: torch.Tensor, record: bool = False,
     return h, states
 
 
+def teacher_forward(stack: ResidualStack, x: torch.Tensor) -> torch.Tensor:
+    """:func:`forward`'s ``rmsnorm(h_L)`` (M, B, d) for a stack of teachers (Euler blocks, every
+    member as deep as the stack), without autograd and with the ReLU² and the residual update
+    written in place: no graph and two fewer temporaries per layer. The same numbers as
+    :func:`forward` up to float32 rounding (tested); about a quarter faster on a CPU
+    (``benchmarks/bench_depth.py``, ``teacher`` series)."""
+    if stack.integrator != "euler" or min(stack.depth) != stack.n_layers:
+        raise ValueError("teacher_forward takes unpadded Euler stacks (teachers)")
+    with torch.no_grad():
+        h = rmsnorm(x)  # (M, B, d)
+        for w_fc, b_fc, w_proj in zip(stack.w_fc.unbind(1), stack.b_fc.unbind(1),
+                                      stack.w_proj.unbind(1), strict=True):
+            a = torch.baddbmm(b_fc.unsqueeze(1), rmsnorm(h), w_fc.transpose(1, 2))  # (M, B, H)
+            h = torch.baddbmm(h, a.relu_().square_(), w_proj.transpose(1, 2))  # (M, B, d)
+        return rmsnorm(h)
+
+
 def stream_overflowed(h: torch.Tensor) -> torch.Tensor:
     """(M,) True where the residual stream ``h`` (M, B, d) left the float range for some input:
     its mean square is not finite. ``rmsnorm`` hides this (``rsqrt(inf) = 0`` gives a zero

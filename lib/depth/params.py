@@ -8,8 +8,16 @@ from typing import Annotated
 
 from pydantic import Field
 
-from lib.core.params import ChapterParams, require
-from lib.real.family import FamilyOverrides, resolve_family
+from lib.core.params import ChapterParams, ChunkMembers, require
+from lib.real.family import (
+    BootResamples,
+    ExponentTol,
+    FamilyOverrides,
+    FourTermBoot,
+    ProbeLength,
+    ProbeWindows,
+    resolve_family,
+)
 
 Depth = Annotated[int, Field(ge=1, le=512)]
 Temperature = Annotated[float, Field(ge=1e-3, le=100.0)]
@@ -81,29 +89,19 @@ class DepthParams(ChapterParams):
         5, ge=1, le=100, description="random shuffles of the middle layers per student")
     chinchilla_boot: int = Field(
         200, ge=10, le=10_000, description="bootstrap resamples of the Chinchilla 4-term fit")
-    chunk_members: int = Field(
-        0, ge=0, le=1_000_000,
-        description="members per batched program; 0 = automatic: all on CUDA, the measured "
-                    "size on CPU (benchmarks/bench_depth.py)")
+    chunk_members: ChunkMembers = 0
 
     # ---- Real models section: the shared GPT family, and this section's own knobs ----
-    family: FamilyOverrides = Field(
-        {}, description="overrides of book/params/family/<profile>.yaml, the GPT family every "
-                        "Real models section shares (e.g. {steps: 600})")
-    real_probe_windows: int = Field(
-        4, ge=1, le=10_000, description="held-out windows for the logit and layer probes")
-    real_probe_length: int = Field(128, ge=8, le=2048, description="tokens per probe window")
+    family: FamilyOverrides = {}
+    real_probe_windows: ProbeWindows = 4
+    real_probe_length: ProbeLength = 128
     real_skip_windows: int = Field(
         2, ge=1, le=10_000, description="held-out windows for the block-skipping losses")
     real_skip_every: int = Field(1, ge=1, le=64,
                                  description="skip every k-th block (1: each block in turn)")
-    real_n_boot: int = Field(500, ge=10, le=100_000, description="bootstrap resamples")
-    real_four_term_boot: int = Field(
-        100, ge=10, le=10_000, description="bootstrap resamples of the four-term fits")
-    real_exponent_tol: float = Field(
-        0.2, gt=0.0, le=1.0,
-        description="relative tolerance (fraction of the paper's value) of the width and depth "
-                    "exponent claims")
+    real_n_boot: BootResamples = 500
+    real_four_term_boot: FourTermBoot = 100
+    real_exponent_tol: ExponentTol = 0.2
     real_angle_tol: float = Field(
         0.2, gt=0.0, le=1.6, description="tolerance (radians) of the update-angle claim")
 

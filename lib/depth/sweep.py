@@ -16,7 +16,13 @@ How the sweep is batched (``shared/DESIGN.md``):
   (all depths and temperatures) sees the same input batch each step, so the deep teacher runs
   once per step per replicate and its output serves all of them (a temperature only rescales
   the logits). The authors recompute the teacher for every student; the numbers are the same
-  in distribution, and a member's inputs do not depend on how the sweep is chunked.
+  in distribution, and a member's inputs do not depend on how the sweep is chunked;
+- the inputs are fresh every step, as the authors draw them, so the teacher's work per input
+  cannot be saved; :class:`TeacherFeed` draws the inputs of a block of steps (the same draws,
+  in the same order, as step by step) and runs the teacher once over the block, in place
+  (:func:`~lib.depth.model.teacher_forward`): fewer, larger products, the same numbers;
+- each finished chunk is stored while the sweep runs inside ``run.memo`` (:func:`lib.core.sweep.
+  stored_chunk`), so a long sweep that is killed resumes from its finished chunks.
 
 Two KL setups, as the authors ran them (liuyz0/DepthScaling; :data:`HEADS`):
 
@@ -43,13 +49,12 @@ import pandas as pd
 import torch
 
 from lib.core.divergence import finite_members
-from lib.core.sweep import plan_chunks, seed_for
+from lib.core.sweep import plan_chunks, seed_for, stored_chunk
 from lib.depth.backprop import backward, forward_cached
 from lib.depth.model import (
     N_EMBD,
     ResidualStack,
     final_stream,
-    forward,
     head_weight,
     kl_to_teacher,
     mlps_per_layer,
@@ -59,6 +64,7 @@ from lib.depth.model import (
     stack_members,
     stream_overflowed,
     student_weights,
+    teacher_forward,
     teacher_weights,
 )
 from lib.depth.optim import MemberAdam, TensorAdam
@@ -66,6 +72,14 @@ from lib.depth.optim import MemberAdam, TensorAdam
 # Members per chunk on a CPU, measured with benchmarks/bench_depth.py (the chapter's default KL
 # sweep of 24 students at chunks of 4, 12 and 24 members): all 24 together was fastest.
 CPU_CHUNK_MEMBERS = 24
+# Inputs per teacher that one teacher forward covers (TeacherFeed): a block of
+# max(1, rows // batch_size) steps. On a CPU measured with benchmarks/bench_depth.py (`teacher`
+# series: 3 teachers of 64 layers, batch 128, 2 threads: 5.7 ms per step one step at a time,
+# 4.0 ms in blocks of 4 steps, no better beyond, as the block falls out of cache). On CUDA,
+# where each of the teacher's ~6 kernels per layer costs a launch, a larger block; not measured
+# yet (no GPU lent so far).
+CPU_TEACHER_ROWS = 512
+CUDA_TEACHER_ROWS = 16_384
 
 LOSSES = ("kl", "mse")
 HEADS = ("trained", "shared", "none")  # KL: exp-9 / exp-9-3 setups; MSE: no head
@@ -206,9 +220,46 @@ def build_teacher(rho: float, replicate: int, cfg: SweepConfig) -> Teacher:
 
 def teacher_outputs(stack: ResidualStack, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     """``rmsnorm(h_L)`` of each teacher for inputs ``x`` (n_t, N, d), in batches of ``chunk``."""
-    with torch.no_grad():
-        return torch.cat([forward(stack, x[:, i:i + chunk])[0]
-                          for i in range(0, x.shape[1], chunk)], dim=1)
+    return torch.cat([teacher_forward(stack, x[:, i:i + chunk])
+                      for i in range(0, x.shape[1], chunk)], dim=1)
+
+
+def teacher_block_steps(device: torch.device | str, batch_size: int) -> int:
+    """Steps whose inputs one teacher forward covers (:data:`CPU_TEACHER_ROWS`,
+    :data:`CUDA_TEACHER_ROWS`)."""
+    rows = CUDA_TEACHER_ROWS if torch.device(device).type == "cuda" else CPU_TEACHER_ROWS
+    return max(1, rows // batch_size)
+
+
+class TeacherFeed:
+    """Each step's fresh inputs (n_t, B, d) of a chunk's replicates and the teachers' outputs
+    on them. The inputs are drawn step by step from each replicate's stream, exactly as one
+    step at a time would draw them, ``block`` steps ahead; the teachers then run once over the
+    block's inputs (``block`` = 1: once per step). No input is used twice."""
+
+    def __init__(self, teacher: ResidualStack, streams: Sequence[torch.Generator],
+                 batch_size: int, block: int, device: torch.device) -> None:
+        if block < 1:
+            raise ValueError(f"block = {block}: allowed: an integer >= 1")
+        self.teacher, self.streams, self.block = teacher, list(streams), block
+        self.batch_size, self.device = batch_size, device
+        self.x = self.z = torch.empty(0)
+        self.pos = block  # steps of the current block already served
+
+    def draw(self) -> torch.Tensor:
+        """One fresh batch per replicate: (n_t, B, d)."""
+        return torch.stack([torch.randn((self.batch_size, N_EMBD), generator=g,
+                                        device=self.device) for g in self.streams])
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This step's inputs (n_t, B, d) and teacher outputs ``rmsnorm(h_L)`` (n_t, B, d)."""
+        if self.pos == self.block:
+            self.x = torch.cat([self.draw() for _ in range(self.block)], dim=1)  # (n_t, S·B, d)
+            self.z = teacher_forward(self.teacher, self.x)  # (n_t, S·B, d)
+            self.pos = 0
+        rows = slice(self.pos * self.batch_size, (self.pos + 1) * self.batch_size)
+        self.pos += 1
+        return self.x[:, rows], self.z[:, rows]
 
 
 def input_stream(teacher_key: tuple[float, int], cfg: SweepConfig,
@@ -273,11 +324,9 @@ class ChunkProblem:
         self.x_test = torch.stack([test_inputs(k, cfg) for k in keys]).to(device)  # (n_t, N, d)
         self.z_test = teacher_outputs(self.teacher, self.x_test)  # (n_t, N, d)
 
-    def draw_inputs(self) -> torch.Tensor:
-        """One fresh batch per replicate: (n_t, B, d)."""
-        B = self.cfg.batch_size
-        return torch.stack([torch.randn((B, N_EMBD), generator=g, device=self.device)
-                            for g in self.streams])
+    def feed(self, block: int) -> TeacherFeed:
+        """The training inputs and teacher outputs, ``block`` steps per teacher forward."""
+        return TeacherFeed(self.teacher, self.streams, self.cfg.batch_size, block, self.device)
 
     def member_losses(self, z_s: torch.Tensor, z_teacher: torch.Tensor) -> torch.Tensor:
         """(M,) loss of each student given its normalised output ``z_s`` (M, B, d) and the
@@ -337,10 +386,14 @@ class ChunkProblem:
 
 
 def train_chunk(members: Sequence[Member], cfg: SweepConfig, device: torch.device,
-                init: Sequence[dict[str, torch.Tensor]] | None = None) -> ChunkResult:
-    """Train one chunk of students together (``init`` overrides the seeded initialisation)."""
+                init: Sequence[dict[str, torch.Tensor]] | None = None,
+                teacher_block: int = 0) -> ChunkResult:
+    """Train one chunk of students together (``init`` overrides the seeded initialisation;
+    ``teacher_block`` steps per teacher forward, 0: :func:`teacher_block_steps`; the same
+    inputs whatever the block, the same numbers up to float32 rounding)."""
     t0 = time.perf_counter()
     prob = ChunkProblem(members, cfg, device, init)
+    feed = prob.feed(teacher_block or teacher_block_steps(device, cfg.batch_size))
     rates = [base_lr(m) * cfg.lr_multiplier for m in prob.members]
     opt = MemberAdam(prob.student, rates)
     head_opt = TensorAdam(prob.student_heads, rates) if prob.trained_head else None
@@ -349,9 +402,7 @@ def train_chunk(members: Sequence[Member], cfg: SweepConfig, device: torch.devic
     test_loss = torch.full((len(prob.members), ckpts.size), float("nan"), device=device)
     c = 0
     for step in range(cfg.steps):
-        x = prob.draw_inputs()  # (n_t, B, d)
-        with torch.no_grad():
-            z_teacher, _ = forward(prob.teacher, x)  # (n_t, B, d): once per replicate
+        x, z_teacher = feed.next()  # (n_t, B, d) each: the teacher once per replicate
         _, grads = prob.gradients(x, z_teacher)  # each member's own gradient
         scale = lr_factor(step, cfg.steps) if decay else 1.0
         opt.step(grads[:3], scale=scale)
@@ -419,17 +470,18 @@ class SweepResult:
 def train_sweep(members: Sequence[Member], cfg: SweepConfig, device: torch.device,
                 chunk_members: int = 0) -> SweepResult:
     """Train every member in chunks of at most ``chunk_members`` (:func:`plan`; 0: automatic)."""
-    t0 = time.perf_counter()
     chunks = plan(members, chunk_members, device)
     test_loss: list = [None] * len(members)
     weights: list = [None] * len(members)
-    for idx in chunks:
-        res = train_chunk([members[i] for i in idx], cfg, device)
+    wall_s = 0.0  # the chunks' training time (a loaded chunk's: when it was computed)
+    for idx in chunks:  # a chunk finished before an interruption is loaded, not trained again
+        res = stored_chunk(train_chunk, [members[i] for i in idx], cfg, device)
+        wall_s += res.wall_s
         for j, i in enumerate(idx):
             test_loss[i] = res.test_loss[j].numpy()
             weights[i] = res.weights[j]
     return SweepResult(list(members), checkpoint_steps(cfg.steps, cfg.n_checkpoints),
-                       np.stack(test_loss), weights, time.perf_counter() - t0, len(chunks),
+                       np.stack(test_loss), weights, wall_s, len(chunks),
                        max(len(idx) for idx in chunks))
 
 

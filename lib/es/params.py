@@ -16,7 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from lib.core.params import ChapterParams, require
+from lib.core.params import ChapterParams, ChunkMembers, require
+from lib.real.family import BootResamples
 
 PopSize = Annotated[int, Field(ge=2, le=100_000)]
 Dim = Annotated[int, Field(ge=1, le=100_000_000)]
@@ -86,9 +87,7 @@ class EsCurvatureParams(ChapterParams):
                                    description="population sizes N of the network ES sweep")
     es_seeds: int = Field(5, ge=2, le=1000, description="ES seeds per N on the network")
     es_log_every: int = Field(10, ge=1, le=100_000, description="log the center every k iters")
-    chunk_members: int = Field(0, ge=0, le=1_000_000,
-                               description="members per batched program; 0 = automatic: all "
-                                           "on CUDA, the measured size on CPU")
+    chunk_members: ChunkMembers = 0
     decay_pop: int = Field(30, ge=2, le=100_000,
                            description="N at which rise-then-decay is judged (the paper's 30)")
     reward_ceiling: float = Field(0.98, gt=0, le=1,
@@ -119,7 +118,7 @@ class EsCurvatureParams(ChapterParams):
                     "population")
     real_bestofn_ns: list[PoolN] = Field([1, 2, 4, 8], min_length=1, max_length=20,
                                          description="N of the best-of-N curve")
-    real_n_boot: int = Field(500, ge=10, le=100_000, description="bootstrap resamples")
+    real_n_boot: BootResamples = 500
 
     def check(self) -> None:
         pool = self.real_bestofn_pool or self.real_es_population

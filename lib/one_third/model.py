@@ -46,9 +46,10 @@ def teacher_weight(seed: int, n_embd: int = 32, vocab_size: int = 128) -> torch.
 def kl_to_teacher(t_logits: torch.Tensor, s_logits: torch.Tensor) -> torch.Tensor:
     """``KL(softmax(t) ‖ softmax(s))`` averaged over the batch (dimension −2).
 
-    Shapes ``(..., B, V)`` -> ``(...)``. Equals ``F.kl_div(log_softmax(s), log_softmax(t),
-    reduction='batchmean', log_target=True)`` for 2-D inputs, the authors' loss. The reference
-    run (:func:`lib.one_third.sweep.train_alone`) trains on it by autograd.
+    Shapes ``(..., B, V)`` -> ``(...)``. Equals the authors' loss
+    ``F.kl_div(log_softmax(s), log_softmax(t), reduction='batchmean',
+    log_target=True)`` for 2-D inputs. The reference run
+    (:func:`lib.one_third.sweep.train_alone`) trains on it by autograd.
     """
     log_p = F.log_softmax(t_logits, dim=-1)  # (..., B, V)
     log_q = F.log_softmax(s_logits, dim=-1)  # (..., B, V)

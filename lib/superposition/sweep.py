@@ -28,7 +28,7 @@ import torch
 
 from lib.core.divergence import finite_members
 from lib.core.ensemble import BatchedAdam
-from lib.core.sweep import generator, plan_chunks
+from lib.core.sweep import generator, plan_chunks, stored_chunk
 from lib.superposition.data import frequencies, sample_dense, sparse_stream
 from lib.superposition.model import FeatureRecovery, init_params, loss_and_grads
 from lib.superposition.optim import (
@@ -247,7 +247,8 @@ def train_sweep(
     """Train every member in chunks (:func:`plan`); results in the order of ``members``."""
     done: dict[Member, MemberResult] = {}
     for idx in plan(members, cfg, device, chunk_members, max_waste):
-        for res in train_chunk([members[i] for i in idx], cfg, device):
+        # a chunk finished before an interruption is loaded, not trained again
+        for res in stored_chunk(train_chunk, [members[i] for i in idx], cfg, device):
             done[res.member] = res
     return SweepResult(cfg, [done[m] for m in members])
 

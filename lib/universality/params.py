@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from lib.core.params import ChapterParams, require
-from lib.real.family import FamilyOverrides, resolve_family
+from lib.real.family import (
+    ExponentTol,
+    FamilyOverrides,
+    FourTermBoot,
+    ProbeLength,
+    ProbeWindows,
+    TauTol,
+    resolve_family,
+)
 
 N_RUNS = 245  # rows of data/chinchilla_losses_with_shapes.csv
 
@@ -63,21 +71,12 @@ class UniversalityParams(ChapterParams):
     )
 
     # ---- Real models section: the shared GPT family, and this section's own knobs ----
-    family: FamilyOverrides = Field(
-        {}, description="overrides of book/params/family/<profile>.yaml, the GPT family every "
-                        "Real models section shares (e.g. {steps: 600})")
-    real_probe_windows: int = Field(
-        4, ge=1, le=10_000, description="held-out windows for the logit and layer probes")
-    real_probe_length: int = Field(128, ge=8, le=2048, description="tokens per probe window")
-    real_four_term_boot: int = Field(
-        100, ge=10, le=10_000, description="bootstrap resamples of the four-term fits")
-    real_exponent_tol: float = Field(
-        0.2, gt=0.0, le=1.0,
-        description="relative tolerance (fraction of the paper's value) of the width and depth "
-                    "exponent claims")
-    real_tau_tol: float = Field(
-        0.3, gt=0.0, le=1.0,
-        description="relative tolerance (fraction of 1/3) of the τ-exponent claims")
+    family: FamilyOverrides = {}
+    real_probe_windows: ProbeWindows = 4
+    real_probe_length: ProbeLength = 128
+    real_four_term_boot: FourTermBoot = 100
+    real_exponent_tol: ExponentTol = 0.2
+    real_tau_tol: TauTol = 0.3
 
     def check(self) -> None:
         resolve_family(self.profile, self.family)  # the shared GPT family, validated

@@ -165,20 +165,42 @@ def _num(v: object, fmt: str = ".3g") -> str:
 VERDICT_MARK = {v: f"**{w}**" for v, w in VERDICT_WORD.items()}
 
 
+def law_table_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """One row per listed claim (or per pattern not run), grouped by the law's term, as the
+    cells of the chapter's table (for :func:`lib.core.report.format_table`)."""
+    rows = []
+    for r in frame.itertuples():
+        term = f"{r.term} ({r.law_exponent_text})"
+        if r.status != "run":
+            pattern = " or ".join(r.pattern.split("|"))
+            rows.append({"term (law's exponent)": term, "what it tests (claim id)":
+                         f"{r.what} ({pattern})", "kind": "–", "estimate [95% CI]": "–",
+                         "verdict": r.status})
+            continue
+        ci = (f" [{_num(r.ci_low)}, {_num(r.ci_high)}]"
+              if r.ci_low is not None and not pd.isna(r.ci_low) else "")
+        rows.append({"term (law's exponent)": term,
+                     "what it tests (claim id)": f"{r.what} ({r.id})",
+                     "kind": str(r.kind) + ("" if r.counted else " (not counted)"),
+                     "estimate [95% CI]": f"{_num(r.estimate)}{ci}",
+                     "verdict": r.verdict})
+    return rows
+
+
 def law_table_markdown(frame: pd.DataFrame, missing: list[str]) -> str:
     """One row per listed claim (or per pattern not run), grouped by the law's term."""
-    lines = ["| term (law's exponent) | claim id | what it tests | kind | estimate [95% CI] | "
-             "verdict |", "|---|---|---|---|---|---|"]
+    lines = ["| term (law's exponent) | what it tests (claim id) | kind | estimate [95% CI] | "
+             "verdict |", "|---|---|---|---|---|"]
     for r in frame.itertuples():
         term = f"{r.term} ({r.law_exponent_text})"
         if r.status != "run":
             pattern = " or ".join(f"`{p}`" for p in r.pattern.split("|"))
-            lines.append(f"| {term} | {pattern} | {r.what} | – | – | {r.status} |")
+            lines.append(f"| {term} | {r.what} ({pattern}) | – | – | {r.status} |")
             continue
         ci = (f" [{_num(r.ci_low)}, {_num(r.ci_high)}]"
               if r.ci_low is not None and not pd.isna(r.ci_low) else "")
         kind = f"`{r.kind}`" + ("" if r.counted else " (not counted)")
-        lines.append(f"| {term} | `{r.id}` | {r.what} | {kind} | {_num(r.estimate)}{ci} | "
+        lines.append(f"| {term} | {r.what} (`{r.id}`) | {kind} | {_num(r.estimate)}{ci} | "
                      f"{VERDICT_MARK.get(r.verdict, r.verdict)} |")
     if missing:
         lines += ["", "No results for this profile (not run yet, or failed): "
