@@ -8,6 +8,7 @@ what is stale (``lib/book/execute.py``), stage, build.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -30,17 +31,39 @@ MATHJAX_EXTRA = "_mathjax"
 SOURCE_EXTRA = "_source"  # <html>/scaling-universality.tar.gz, also through html_extra_path
 
 
+#: What a source tree without git holds that is not source (the .gitignore's folders): left out.
+NOT_SOURCE = {".git", ".venv", "_build", "_vendor", "results", "__pycache__", ".pytest_cache",
+              ".ruff_cache", ".hypothesis", ".whl"}
+
+
+def source_files(root: Path = REPO_ROOT) -> list[str]:
+    """The book's source files, relative to ``root``: git's tracked and unignored files of the
+    working tree (uncommitted edits included), or, in a tree without git (an unpacked source
+    archive), every file outside :data:`NOT_SOURCE` folders."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root,
+                            capture_output=True, text=True)
+    if listed.returncode == 0 and (root / ".git").exists():
+        names = [f for f in listed.stdout.split("\0") if f]
+    else:
+        names = []
+        for folder, subfolders, files in os.walk(root):
+            subfolders[:] = [d for d in subfolders
+                             if d not in NOT_SOURCE and not d.endswith(".egg-info")]
+            rel = Path(folder).relative_to(root)
+            names += [str(rel / f) for f in files if not f.endswith(".pyc")]
+    return sorted(n for n in names if (root / n).is_file())
+
+
 def write_source_archive(target: Path, root: Path = REPO_ROOT) -> Path:
-    """The book's source as built (git's tracked and unignored files of the working tree, so
-    uncommitted edits are included) as ``target``, unpacking to ``SOURCE_DIR/``."""
+    """The book's source as built (:func:`source_files`) as ``target``, unpacking to
+    ``SOURCE_DIR/``."""
     import tarfile
 
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
+    files = source_files(root)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     with tarfile.open(tmp, "w:gz") as tar:
-        for name in sorted(f for f in files if f and (root / f).is_file()):
+        for name in files:
             tar.add(root / name, arcname=f"{SOURCE_DIR}/{name}", recursive=False)
     tmp.replace(target)
     return target

@@ -46,13 +46,17 @@ STAGE = re.compile(r"^\s+stage:\s*(\d+)\s*$", re.M)  # in the chapter's front ma
 
 
 def repository_url() -> str:
-    """``git remote get-url origin`` of this checkout, or ``''`` when it has none."""
+    """``git remote get-url origin`` of this checkout when it is a network address, else
+    ``''``."""
     try:
         out = subprocess.run(["git", "remote", "get-url", "origin"], cwd=REPO_ROOT,
                              capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+    url = out.stdout.strip() if out.returncode == 0 else ""
+    # a local path or file:// remote (a clone of a clone, a CI checkout) is no address a
+    # reader can use: only a network address is shown
+    return url if url.startswith(("https://", "http://", "git@", "ssh://")) else ""
 
 
 def get_the_code(url: str) -> tuple[str, str]:
@@ -63,7 +67,8 @@ def get_the_code(url: str) -> tuple[str, str]:
              "source these pages were computed from)")
     lines = f"tar xzf {SOURCE_ARCHIVE} && cd {SOURCE_DIR}\n"
     if url:
-        where += f", or clone it from [{url}]({url})"
+        link = f"[{url}]({url})" if url.startswith("http") else f"`{url}`"
+        where += f", or clone it from {link}"
         lines = f"# or: git clone {url} {SOURCE_DIR} && cd {SOURCE_DIR}\n" + lines
     return where + ". On a machine with Python 3.11 and `make`:", lines
 
