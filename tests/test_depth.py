@@ -504,21 +504,15 @@ def test_teacher_blocks_change_no_input_and_no_loss_curve():
 
 
 def test_schematic_is_a_labelled_figure_within_the_column():
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from lib.core.plotting import COLUMN_WIDTH_IN
     from lib.depth.schematic import draw_schematic
+    from tests.figures import checked_schematic
 
-    fig = draw_schematic()
-    assert isinstance(fig, Figure)
-    assert fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-9
-    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    fig, texts = checked_schematic(draw_schematic)  # renders, mathtext included
     for label in ("teacher", "student", "softmax", "rmsnorm", "KL"):
         assert label in texts
-    fig.canvas.draw()  # every label (mathtext included) renders
+    plt.close(fig)
 
 
 def test_depth_guide_and_axis_on_a_loss_curve():

@@ -432,14 +432,11 @@ def test_parameters_validate_and_reject_bad_input():
 
 def test_schematic_draws_the_population_and_the_update():
     import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
 
-    from lib.core.plotting import COLUMN_WIDTH_IN
     from lib.es.schematic import draw_schematic
+    from tests.figures import checked_schematic
 
-    fig = draw_schematic(n=9)
-    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
-    assert isinstance(fig, Figure) and fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-9
+    fig, texts = checked_schematic(draw_schematic, n=9)
     assert "perturb" in texts and r"\Sigma_i R_i" in texts and "repeat" in texts
     population = fig.axes[0].collections[-1]  # the scatter of θ + σ ε_i
     assert population.get_offsets().shape == (9, 2)

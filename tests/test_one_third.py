@@ -456,25 +456,19 @@ def test_default_parameters_validate():
 
 
 def test_schematic_draws_the_teacher_student_head():
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from lib.core.plotting import COLUMN_WIDTH_IN
     from lib.one_third.schematic import draw_schematic
+    from tests.figures import checked_schematic
 
-    fig = draw_schematic()
-    assert isinstance(fig, Figure)
-    assert fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-9
-    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    fig, texts = checked_schematic(draw_schematic)
     for part in ("teacher logits", "student logits", "KL", "softmax"):
         assert part in texts, part
     bars = [ax for ax in fig.axes if ax.patches and ax is not fig.axes[0]]
     assert len(bars) == 2  # the two softmaxes: the teacher's peaked, the student's flatter
     tallest = [max(p.get_height() for p in ax.patches) for ax in bars]
     assert tallest[0] > tallest[1]
-    matplotlib.pyplot.close(fig)
+    plt.close(fig)
 
 
 def test_guides_follow_the_claimed_power_law():

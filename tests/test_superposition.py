@@ -564,19 +564,14 @@ def test_schematic_draws_the_toy():
     """The chapter's schematic is a Figure that fits the text column and names the model's
     parts: the frequency law, both uses of the tied W, the ReLU and m < n."""
     import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
 
-    from lib.core.plotting import COLUMN_WIDTH_IN
     from lib.superposition.schematic import draw_schematic
+    from tests.figures import checked_schematic
 
-    fig = draw_schematic()
+    fig, text = checked_schematic(draw_schematic)  # a Figure, within the column, renders
     try:
-        assert isinstance(fig, Figure)
-        assert fig.get_size_inches()[0] <= COLUMN_WIDTH_IN + 1e-9
-        text = " ".join(t.get_text() for t in fig.findobj(plt.Text))
         for part in (r"p_i \propto", r"W^{\top} x", r"\mathrm{ReLU}(W h + b)", "m < n"):
             assert part in text, part
-        fig.canvas.draw()  # renders (mathtext parses) without error
     finally:
         plt.close(fig)
 
